@@ -1,0 +1,40 @@
+"""The Content-Type a stored file is served with.
+
+Only video, audio and image types are ever named; everything else is
+``application/octet-stream``, so an uploaded page or script can never be
+rendered or run by a browser from this origin.
+"""
+
+from __future__ import annotations
+
+OCTET_STREAM = "application/octet-stream"
+
+_BY_EXTENSION = {
+    "mp4": "video/mp4",
+    "m4v": "video/mp4",
+    "mov": "video/quicktime",
+    "webm": "video/webm",
+    "mkv": "video/x-matroska",
+    "ogv": "video/ogg",
+    "avi": "video/x-msvideo",
+    "ts": "video/mp2t",
+    "mpg": "video/mpeg",
+    "mpeg": "video/mpeg",
+    "3gp": "video/3gpp",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "aac": "audio/aac",
+    "oga": "audio/ogg",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+}
+
+
+def content_type_for(name: str) -> str:
+    """The media type for a stored name, judged by its extension."""
+    _, dot, extension = name.rpartition(".")
+    return _BY_EXTENSION.get(extension.lower(), OCTET_STREAM) if dot else OCTET_STREAM

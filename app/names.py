@@ -1,0 +1,71 @@
+"""What a stored video may be called, and how a client's filename becomes such a name.
+
+A stored name is a single path component that cannot climb out of the store,
+cannot hide (names starting with a dot are reserved for the store's own
+bookkeeping), carries no control or invisible formatting characters, and fits
+in a file name on any common filesystem with room for a ``-N`` suffix.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_NAME_BYTES = 240
+
+
+class InvalidName(ValueError):
+    """The name cannot be a stored video's name; the message says why."""
+
+
+def _is_unprintable(char: str) -> bool:
+    """Control, format (bidi overrides, zero-width), surrogate and unassigned characters."""
+    return unicodedata.category(char).startswith("C")
+
+
+def check_stored_name(name: str) -> str:
+    """Return ``name`` unchanged if it may name a stored video, else raise InvalidName."""
+    if not name or name in {".", ".."}:
+        raise InvalidName("the name is empty")
+    if any(sep in name for sep in "/\\"):
+        raise InvalidName("the name must not contain a path separator")
+    if name.startswith("."):
+        raise InvalidName("the name must not start with a dot")
+    if any(_is_unprintable(char) for char in name):
+        raise InvalidName("the name must not contain control characters")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise InvalidName(f"the name is longer than {MAX_NAME_BYTES} bytes")
+    return name
+
+
+def name_from_filename(filename: str) -> str:
+    """Derive a stored name from whatever filename a client sent.
+
+    Keeps the last path component only (either slash), drops unprintable
+    characters, leading dots and surrounding spaces, keeps every letter of
+    every script, and shortens the stem (never the extension) to fit.
+    """
+    base = re.split(r"[/\\]", unicodedata.normalize("NFC", filename))[-1]
+    base = "".join(char for char in base if not _is_unprintable(char))
+    base = base.strip().lstrip(".").strip()
+    return check_stored_name(_shorten(base, MAX_NAME_BYTES))
+
+
+def numbered(name: str, number: int) -> str:
+    """``clip.mp4`` -> ``clip-2.mp4``: the next candidate when ``name`` is taken."""
+    stem, dot, extension = name.rpartition(".")
+    if not stem:
+        stem, dot, extension = name, "", ""
+    suffix = f"-{number}"
+    return _shorten(stem, MAX_NAME_BYTES - len(suffix) - len(dot + extension)) + suffix + dot + extension
+
+
+def _shorten(text: str, limit: int) -> str:
+    """Cut the stem of ``text`` so its UTF-8 form fits ``limit`` bytes, keeping a short extension."""
+    if len(text.encode()) <= limit:
+        return text
+    stem, dot, extension = text.rpartition(".")
+    if not dot or len(extension) > 16:
+        stem, dot, extension = text, "", ""
+    room = limit - len((dot + extension).encode())
+    return stem.encode()[:room].decode("utf-8", "ignore").rstrip() + dot + extension

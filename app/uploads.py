@@ -1,0 +1,143 @@
+"""Receiving ``multipart/form-data`` uploads as a stream, straight into staging.
+
+The body is fed chunk by chunk to python-multipart's push parser, and the bytes
+of the ``file`` field are written to the staged file as they arrive: the
+upload is never held in memory and never written twice. The size limit is
+enforced on the bytes seen so far, so an oversized upload is cut off as soon
+as it crosses the limit.
+"""
+
+from __future__ import annotations
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from app.names import InvalidName, name_from_filename
+from app.storage import StagedFile
+
+FILE_FIELD = "file"
+# Room for part headers, boundaries and small extra form fields around the file.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+class UploadError(Exception):
+    """An upload refused with a 4xx; ``detail`` is said to the client."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+def too_large(max_bytes: int) -> UploadError:
+    return UploadError(413, f"the upload is larger than the limit of {max_bytes} bytes")
+
+
+class _FileFieldWriter:
+    """python-multipart callbacks that route the ``file`` part into the staged file.
+
+    Other fields are read past and dropped; a second ``file`` part is ignored.
+    """
+
+    def __init__(self, staged: StagedFile, max_bytes: int) -> None:
+        self._staged = staged
+        self._max_bytes = max_bytes
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._disposition = b""
+        self._writing = False
+        self.filename: str | None = None
+        self.file_complete = False
+        self.body_complete = False
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self._on_part_begin,
+            "on_header_field": lambda data, start, end: self._header_name.extend(data[start:end]),
+            "on_header_value": lambda data, start, end: self._header_value.extend(data[start:end]),
+            "on_header_end": self._on_header_end,
+            "on_headers_finished": self._on_headers_finished,
+            "on_part_data": self._on_part_data,
+            "on_part_end": self._on_part_end,
+            "on_end": self._on_end,
+        }
+
+    def _on_part_begin(self) -> None:
+        self._disposition = b""
+
+    def _on_header_end(self) -> None:
+        if bytes(self._header_name).strip().lower() == b"content-disposition":
+            self._disposition = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._disposition)
+        if params.get(b"name") != FILE_FIELD.encode() or self.filename is not None:
+            return
+        raw_filename = params.get(b"filename")
+        if raw_filename is None:
+            raise UploadError(400, f"the form field '{FILE_FIELD}' must be a file, not a text value")
+        # Browsers and curl send the filename's UTF-8 bytes as they are.
+        self.filename = raw_filename.decode("utf-8", "replace")
+        try:
+            self.filename = name_from_filename(self.filename)
+        except InvalidName as exc:
+            raise UploadError(400, f"unusable filename {self.filename!r}: {exc}") from None
+        self._writing = True
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if not self._writing:
+            return
+        if self._staged.size + (end - start) > self._max_bytes:
+            raise too_large(self._max_bytes)
+        self._staged.write(memoryview(data)[start:end])
+
+    def _on_part_end(self) -> None:
+        if self._writing:
+            self._writing = False
+            self.file_complete = True
+
+    def _on_end(self) -> None:
+        self.body_complete = True
+
+
+def _boundary(content_type: str | None) -> bytes:
+    kind, params = parse_options_header(content_type)
+    if kind != b"multipart/form-data":
+        raise UploadError(415, f"send the video as multipart/form-data with a '{FILE_FIELD}' field")
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise UploadError(400, "the multipart Content-Type has no boundary")
+    return boundary
+
+
+def _refuse_declared_oversize(request: Request, max_bytes: int) -> None:
+    """Refuse before reading when Content-Length already says the body is too big."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes + FORM_OVERHEAD_BYTES:
+        raise too_large(max_bytes)
+
+
+async def receive_multipart_file(request: Request, staged: StagedFile, max_bytes: int) -> str:
+    """Stream the ``file`` field of the request into ``staged``; return the name to store it as."""
+    boundary = _boundary(request.headers.get("content-type"))
+    _refuse_declared_oversize(request, max_bytes)
+    writer = _FileFieldWriter(staged, max_bytes)
+    try:
+        parser = MultipartParser(boundary, writer.callbacks(), max_size=max_bytes + FORM_OVERHEAD_BYTES)
+        async for chunk in request.stream():
+            if parser.write(chunk) < len(chunk):
+                raise too_large(max_bytes)
+    except FormParserError as exc:
+        raise UploadError(400, f"malformed multipart body: {exc}") from None
+    except ClientDisconnect:
+        raise UploadError(400, "the client went away before the upload finished") from None
+    if not writer.body_complete:
+        raise UploadError(400, "the multipart body ended before its closing boundary")
+    if writer.filename is None or not writer.file_complete:
+        raise UploadError(400, f"the form has no '{FILE_FIELD}' field")
+    if staged.size == 0:
+        raise UploadError(400, "the uploaded file is empty")
+    return writer.filename

@@ -1,0 +1,90 @@
+"""Fixtures shared by every test: stores, the app in-process, real servers, real videos."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.media import make_video
+from tests.servers import ServerProcess
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "store"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_client(store_dir: Path) -> Iterator[Callable[..., TestClient]]:
+    """In-process clients for apps built with the given setting overrides."""
+    clients: list[TestClient] = []
+
+    def build(**overrides: object) -> TestClient:
+        settings = Settings(storage_dir=store_dir, **overrides)
+        client = TestClient(create_app(settings), base_url="http://testserver")
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+@pytest.fixture(scope="session")
+def live_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("live-store")
+
+
+@pytest.fixture(scope="session")
+def live_server(live_store: Path) -> Iterator[ServerProcess]:
+    """One uvicorn process for the session, serving ``live_store``."""
+    server = ServerProcess({"VIDEO_STORAGE_DIR": str(live_store), "VIDEO_MAX_UPLOAD_BYTES": str(64 * 1024**2)})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_server(store_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start uvicorn processes with extra ``VIDEO_*`` settings over this test's store."""
+    servers: list[ServerProcess] = []
+
+    def start(**env: str) -> ServerProcess:
+        server = ServerProcess({"VIDEO_STORAGE_DIR": str(store_dir), **env})
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live(live_server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def sample_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-second H.264/AAC MP4, made once per session."""
+    return make_video(tmp_path_factory.mktemp("media") / "sample.mp4")
+
+
+@pytest.fixture
+def payload() -> bytes:
+    """Incompressible bytes whose every offset is distinguishable."""
+    return os.urandom(300_000)

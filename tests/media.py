@@ -1,0 +1,63 @@
+"""Real, small media files made on demand with PyAV (FFmpeg's libraries)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def make_video(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    width: int = 320,
+    height: int = 240,
+    rate: int = 25,
+    video_codec: str = "libx264",
+    audio_codec: str | None = "aac",
+    container_options: dict[str, str] | None = None,
+) -> Path:
+    """Encode a moving test pattern (and a tone) into ``path``; the container follows the suffix."""
+    with av.open(str(path), "w", options=container_options or {}) as container:
+        video = container.add_stream(video_codec, rate=rate)
+        video.width, video.height = width, height
+        video.pix_fmt = "yuv420p"
+        audio = container.add_stream(audio_codec, rate=48000) if audio_codec else None
+        frames = int(seconds * rate)
+        for index in range(frames):
+            _encode(container, video, _pattern(index, width, height))
+        if audio is not None:
+            _encode_tone(container, audio, seconds)
+        _encode(container, video, None)
+        if audio is not None:
+            _encode(container, audio, None)
+    return path
+
+
+def _pattern(index: int, width: int, height: int) -> av.VideoFrame:
+    x = np.arange(width, dtype=np.uint16)[None, :]
+    y = np.arange(height, dtype=np.uint16)[:, None]
+    red, green, blue = np.broadcast_arrays((x + index * 4) % 256, (y + index * 2) % 256, ((x + y) // 2) % 256)
+    rgb = np.stack([red, green, blue], axis=-1)
+    return av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+
+
+def _encode_tone(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
+    samples_per_frame = stream.codec_context.frame_size or 1024
+    total = int(seconds * stream.rate)
+    for start in range(0, total, samples_per_frame):
+        t = (np.arange(start, start + samples_per_frame) / stream.rate).astype(np.float32)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        frame.sample_rate = stream.rate
+        frame.pts = start
+        frame.time_base = Fraction(1, stream.rate)
+        _encode(container, stream, frame)
+
+
+def _encode(container, stream, frame) -> None:
+    for packet in stream.encode(frame):
+        container.mux(packet)
