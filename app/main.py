@@ -100,8 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_ranges=settings.max_ranges,
         )
 
-    for path in ("/get_video_by_name/{name:path}", "/assets/video/{name:path}"):
-        app.add_api_route(path, stream_video, methods=["GET", "HEAD"], include_in_schema=path.startswith("/get"))
+    # The seed's static mount lives on as an alias with the same semantics.
+    for path, documented in (("/get_video_by_name/{name:path}", True), ("/assets/video/{name:path}", False)):
+        app.add_api_route(path, stream_video, methods=["GET"], include_in_schema=documented)
+        app.add_api_route(path, stream_video, methods=["HEAD"], include_in_schema=False)
 
     app.state.settings = settings
     app.state.store = store
