@@ -91,12 +91,14 @@ def parse_http_date(value: str | None) -> int | None:
 _ENTITY_TAG = re.compile(r'(W/)?("[^"]*")|(\*)')
 
 
-def _etag_matches(header: str, etag: str, *, weak: bool) -> bool:
-    """Whether a list of entity-tags names ``etag`` (which is always strong here).
+def _etag_matches(header: str, etag: str | None, *, weak: bool) -> bool:
+    """Whether a list of entity-tags names ``etag`` (always strong here; None: nothing exists).
 
     The weak comparison ignores a ``W/`` prefix; the strong one never matches a
-    weak tag (RFC 9110 section 8.8.3.2).
+    weak tag (RFC 9110 section 8.8.3.2). ``*`` matches any current representation.
     """
+    if etag is None:
+        return False
     for is_weak, opaque, star in _ENTITY_TAG.findall(header):
         if star or (opaque == etag and (weak or not is_weak)):
             return True
@@ -105,35 +107,39 @@ def _etag_matches(header: str, etag: str, *, weak: bool) -> bool:
 
 # --- preconditions (RFC 9110 section 13.2.2, in that order) ----------------
 
-def _fails_if_match(headers: Mapping[str, str], etag: str) -> bool:
+def _fails_if_match(headers: Mapping[str, str], etag: str | None) -> bool:
     value = headers.get("if-match")
     return value is not None and not _etag_matches(value, etag, weak=False)
 
 
-def _fails_if_unmodified_since(headers: Mapping[str, str], modified: int) -> bool:
-    if "if-match" in headers:
+def _fails_if_unmodified_since(headers: Mapping[str, str], modified: int | None) -> bool:
+    if "if-match" in headers or modified is None:
         return False
     since = parse_http_date(headers.get("if-unmodified-since"))
     return since is not None and modified > since
 
 
-def _matches_if_none_match(headers: Mapping[str, str], etag: str) -> bool:
+def _matches_if_none_match(headers: Mapping[str, str], etag: str | None) -> bool:
     value = headers.get("if-none-match")
     return value is not None and _etag_matches(value, etag, weak=True)
 
 
-def _not_modified_since(headers: Mapping[str, str], modified: int, method: str) -> bool:
-    if "if-none-match" in headers or method not in ("GET", "HEAD"):
+def _not_modified_since(headers: Mapping[str, str], modified: int | None, method: str) -> bool:
+    if "if-none-match" in headers or method not in ("GET", "HEAD") or modified is None:
         return False
     since = parse_http_date(headers.get("if-modified-since"))
     return since is not None and modified <= since
 
 
 def evaluate_preconditions(
-    method: str, headers: Mapping[str, str], etag: str, last_modified: float
+    method: str, headers: Mapping[str, str], etag: str | None, last_modified: float | None
 ) -> int | None:
-    """The status a failed or satisfied precondition imposes (412 or 304), else None."""
-    modified = int(last_modified)
+    """The status a failed or satisfied precondition imposes (412 or 304), else None.
+
+    ``etag`` and ``last_modified`` are None when there is no current
+    representation, as for a PUT that would create one.
+    """
+    modified = None if last_modified is None else int(last_modified)
     if _fails_if_match(headers, etag) or _fails_if_unmodified_since(headers, modified):
         return 412
     if _matches_if_none_match(headers, etag):

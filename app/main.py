@@ -1,34 +1,31 @@
-"""The FastAPI application: routes that take uploads in and stream videos out.
+"""The FastAPI application: uploads in, videos out, and the library around them.
 
-Each route is thin: it names the stored object, asks the store for it and
-hands it to ``file_stream`` (reads) or streams the request into the store
-(writes). ``create_app`` builds an app for any settings; ``app`` is the one
-``uvicorn app.main:app`` serves, configured from the environment.
+Routes are thin: they name the stored object, ask the store (or the library)
+for it and hand it to ``delivery`` (reads), or stream the request into the
+store's staging and through the ingest pipeline (writes). ``create_app``
+builds an app for any settings; ``app`` is the one ``uvicorn app.main:app``
+serves, configured from the environment.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+import logging
 
-from app.file_stream import range_requests_response
-from app.media_types import content_type_for
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from app import library_api
+from app.auth import require_writer
+from app.delivery import serve
+from app.ingest import ingest
+from app.models import VideoInfo, video_info
 from app.names import InvalidName
+from app.services import Services, services
 from app.settings import Settings
-from app.storage import LocalStore, NotFound
+from app.storage import NotFound, Publish
 from app.uploads import FILE_FIELD, UploadError, receive_multipart_file
-from app.urls import video_url
 
-
-class StoredVideo(BaseModel):
-    """What an upload became: where it lives and how to fetch it."""
-
-    name: str
-    size: int
-    content_type: str
-    video_url: str
-
+log = logging.getLogger(__name__)
 
 _UPLOAD_FORM = {
     "requestBody": {
@@ -50,12 +47,7 @@ def _detail(status_code: int, detail: str, headers: dict[str, str] | None = None
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service for ``settings`` (from ``VIDEO_*`` variables when omitted)."""
-    settings = settings or Settings.from_env()
-    store = LocalStore(settings.storage_dir, settings.chunk_bytes)
-    app = FastAPI(title="Video upload and streaming service")
-
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidName)
     async def invalid_name(request: Request, exc: InvalidName) -> JSONResponse:
         return _detail(400, f"invalid video name: {exc}")
@@ -69,44 +61,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The request body may be unread; closing makes the client stop sending.
         return _detail(exc.status_code, exc.detail, {"connection": "close"})
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Liveness for load balancers and process managers."""
-        return {"status": "ok"}
 
-    @app.get("/")
-    async def index() -> dict[str, str]:
-        return {"message": "Video upload and streaming service", "upload": "POST /video", "docs": "/docs"}
+async def healthz() -> dict[str, str]:
+    """Liveness for load balancers and process managers."""
+    return {"status": "ok"}
 
-    @app.post("/video", status_code=201, response_model=StoredVideo, openapi_extra=_UPLOAD_FORM)
-    async def upload_video(request: Request) -> JSONResponse:
-        """Store the multipart field ``file`` under a new, unique name."""
-        async with store.staged() as staged:
-            name = await receive_multipart_file(request, staged, settings.max_upload_bytes)
-            name = await staged.publish(name)
-            size = staged.size
-        url = video_url(request, settings, name)
-        body = StoredVideo(name=name, size=size, content_type=content_type_for(name), video_url=url)
-        return JSONResponse(body.model_dump(), status_code=201, headers={"location": url})
 
-    async def stream_video(name: str, request: Request):
-        source = store.open(name)
-        return range_requests_response(
-            request,
-            source,
-            content_type=content_type_for(name),
-            filename=name,
-            cache_control=settings.cache_control,
-            max_ranges=settings.max_ranges,
-        )
+async def index() -> dict[str, str]:
+    return {"message": "Video upload and streaming service", "upload": "POST /video", "docs": "/docs"}
 
+
+async def upload_video(request: Request, app: Services = Depends(services)) -> JSONResponse:
+    """Store the multipart field ``file`` as a new video under a new, unique name."""
+    async with app.store.staged() as staged:
+        name = await receive_multipart_file(request, staged, app.settings.max_upload_bytes)
+        name = await ingest(app.store, staged, name, Publish.UNIQUE, app.settings.accept_any_file)
+    info = video_info(await app.library.describe(name), request, app.settings)
+    return JSONResponse(info.model_dump(), status_code=201, headers={"location": info.video_url})
+
+
+async def stream_video(name: str, request: Request, app: Services = Depends(services)) -> Response:
+    """The video's bytes, with ranges and conditional requests (RFC 9110)."""
+    return serve(request, app.store.open(name), name, app.settings)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for ``settings`` (from ``VIDEO_*`` variables when omitted)."""
+    settings = settings or Settings.from_env()
+    app = FastAPI(title="Video upload and streaming service")
+    app.state.services = Services.build(settings)
+    if not settings.api_token:
+        log.warning("VIDEO_API_TOKEN is not set: anyone who can reach this server may upload and delete videos")
+    _add_error_handlers(app)
+
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/", index, methods=["GET"])
+    app.add_api_route("/video", upload_video, methods=["POST"], status_code=201, response_model=VideoInfo,
+                      dependencies=[Depends(require_writer)], openapi_extra=_UPLOAD_FORM)
     # The seed's static mount lives on as an alias with the same semantics.
     for path, documented in (("/get_video_by_name/{name:path}", True), ("/assets/video/{name:path}", False)):
         app.add_api_route(path, stream_video, methods=["GET"], include_in_schema=documented)
         app.add_api_route(path, stream_video, methods=["HEAD"], include_in_schema=False)
-
-    app.state.settings = settings
-    app.state.store = store
+    app.include_router(library_api.router)
     return app
 
 

@@ -30,6 +30,9 @@ class Settings:
     max_ranges: int = 16
     cache_control: str = "public, no-cache"
     chunk_bytes: int = 256 * 1024
+    api_token: str = ""
+    accept_any_file: bool = False
+    media_workers: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -46,7 +49,7 @@ class Settings:
 
     def validate(self) -> None:
         """Refuse values that would make the service misbehave later rather than now."""
-        for name in ("max_upload_bytes", "max_ranges", "chunk_bytes"):
+        for name in ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
         if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):

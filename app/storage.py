@@ -10,23 +10,31 @@ visible only by an atomic, never-overwriting link once complete and synced.
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.names import check_stored_name, numbered
 
 STAGING_DIR = ".staging"
+SIDECAR_DIR = ".library"
+SIDECAR_KINDS = ("json", "jpg")
 STALE_STAGING_SECONDS = 24 * 3600
 _MAX_NUMBERED_TRIES = 100
 
 
 class NotFound(LookupError):
     """No stored video has this name."""
+
+
+class AlreadyExists(FileExistsError):
+    """A create-only publish found the name taken."""
 
 
 class LocalFile:
@@ -52,14 +60,31 @@ class LocalFile:
             position += len(chunk)
             yield chunk
 
+    @property
+    def local_path(self) -> str:
+        """A path to exactly this opened version, for tools that want a path (PyAV)."""
+        return f"/proc/self/fd/{self._fd}"
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
 
 
+class Publish(enum.Enum):
+    """How a staged file takes its name."""
+
+    UNIQUE = "unique"  # the name, or the first free numbered variant
+    CREATE = "create"  # the name only if nothing has it yet
+    REPLACE = "replace"  # the name, atomically replacing what had it
+
+
 class StagedFile:
-    """An upload being written inside the store, invisible until published."""
+    """A file being written inside the store, invisible until published.
+
+    Either appended to with :meth:`write`, or written at :attr:`path` by
+    another writer (a remuxer) once :meth:`close` has been called.
+    """
 
     def __init__(self, root: Path, staging: Path) -> None:
         self._root = root
@@ -76,31 +101,41 @@ class StagedFile:
             view = view[written:]
         self.size += len(data)
 
-    async def publish(self, name: str) -> str:
-        """Make the file visible under ``name``, or a numbered variant if taken; return it."""
-        final = await asyncio.to_thread(self._publish, check_stored_name(name))
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    async def publish(self, name: str, mode: Publish = Publish.UNIQUE) -> str:
+        """Sync the bytes and make them visible under ``name`` (as ``mode`` says); return the name."""
+        final = await asyncio.to_thread(self._publish, check_stored_name(name), mode)
         self.published = True
         return final
 
-    def _publish(self, name: str) -> str:
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
-        for candidate in _candidates(name):
+    def _publish(self, name: str, mode: Publish) -> str:
+        self.close()
+        self.size = _fsync_file(self.path)
+        if mode is Publish.REPLACE:
+            os.replace(self.path, self._root / name)
+            final = name
+        else:
+            final = self._link_new(name, _candidates(name) if mode is Publish.UNIQUE else [name])
+        _fsync_dir(self._root)
+        return final
+
+    def _link_new(self, name: str, candidates: Iterable[str]) -> str:
+        for candidate in candidates:
             try:
                 os.link(self.path, self._root / candidate)
             except FileExistsError:
                 continue
             os.unlink(self.path)
-            _fsync_dir(self._root)
             return candidate
-        raise FileExistsError(f"no free name near {name!r}")
+        raise AlreadyExists(name)
 
     def discard(self) -> None:
         """Remove the staged bytes unless they were published; safe to call twice."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self.close()
         if not self.published:
             self.path.unlink(missing_ok=True)
 
@@ -113,6 +148,16 @@ def _candidates(name: str):
     yield numbered(name, secrets.randbelow(10**12))
 
 
+def _fsync_file(path: Path) -> int:
+    """fsync a file by path (whoever wrote it) and return its size."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -121,14 +166,29 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A stored video as a directory listing sees it."""
+
+    name: str
+    size: int
+    modified: float
+
+
 class LocalStore:
-    """A directory of videos; names are single, visible path components."""
+    """A directory of videos; names are single, visible path components.
+
+    Derived data about a video (metadata, poster) lives beside it as sidecar
+    files in a hidden folder, so copying the directory copies everything.
+    """
 
     def __init__(self, root: Path, chunk_bytes: int) -> None:
         self.root = root.resolve()
         self.chunk_bytes = chunk_bytes
         self._staging = self.root / STAGING_DIR
-        self._staging.mkdir(parents=True, exist_ok=True)
+        self._sidecars = self.root / SIDECAR_DIR
+        for folder in (self._staging, self._sidecars):
+            folder.mkdir(parents=True, exist_ok=True)
         self._sweep_stale_staging()
 
     def open(self, name: str) -> LocalFile:
@@ -137,6 +197,9 @@ class LocalStore:
         folder, resolved_name = os.path.split(path)
         if folder != str(self.root) or resolved_name.startswith("."):
             raise NotFound(name)
+        return self._open_regular(path, name)
+
+    def _open_regular(self, path: str | Path, name: str) -> LocalFile:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
@@ -146,6 +209,26 @@ class LocalStore:
             raise NotFound(name)
         return LocalFile(fd, self.chunk_bytes)
 
+    def entries(self) -> list[Entry]:
+        """Every stored video, newest first (ties by name)."""
+        found = []
+        with os.scandir(self.root) as listing:
+            for item in listing:
+                if item.name.startswith(".") or not item.is_file():
+                    continue
+                info = item.stat()
+                found.append(Entry(item.name, info.st_size, info.st_mtime))
+        return sorted(found, key=lambda entry: (-entry.modified, entry.name))
+
+    def delete(self, name: str) -> None:
+        """Remove a video and its sidecars; readers that already opened it finish undisturbed."""
+        try:
+            (self.root / check_stored_name(name)).unlink()
+        except FileNotFoundError:
+            raise NotFound(name) from None
+        for kind in SIDECAR_KINDS:
+            self._sidecar_path(name, kind).unlink(missing_ok=True)
+
     @asynccontextmanager
     async def staged(self) -> AsyncIterator[StagedFile]:
         """A staging file that is removed again unless published inside the block."""
@@ -154,6 +237,25 @@ class LocalStore:
             yield staged
         finally:
             staged.discard()
+
+    def _sidecar_path(self, name: str, kind: str) -> Path:
+        return self._sidecars / f"{check_stored_name(name)}.{kind}"
+
+    def read_sidecar(self, name: str, kind: str) -> bytes | None:
+        try:
+            return self._sidecar_path(name, kind).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
+        """Replace a sidecar atomically, so readers see the old or the new one, never half."""
+        target = self._sidecar_path(name, kind)
+        temporary = self._staging / f"sidecar-{secrets.token_hex(12)}.part"
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+
+    def open_sidecar(self, name: str, kind: str) -> LocalFile:
+        return self._open_regular(self._sidecar_path(name, kind), name)
 
     def _sweep_stale_staging(self) -> None:
         """Remove debris of a crashed process; young files may belong to a live worker."""

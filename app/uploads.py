@@ -9,6 +9,8 @@ as it crosses the limit.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
@@ -113,31 +115,52 @@ def _boundary(content_type: str | None) -> bytes:
     return boundary
 
 
-def _refuse_declared_oversize(request: Request, max_bytes: int) -> None:
+def _refuse_declared_oversize(request: Request, limit: int, max_bytes: int) -> None:
     """Refuse before reading when Content-Length already says the body is too big."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes + FORM_OVERHEAD_BYTES:
+    if declared.isdigit() and int(declared) > limit:
         raise too_large(max_bytes)
+
+
+async def _chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client that leaves becomes an UploadError."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise UploadError(400, "the client went away before the upload finished") from None
+
+
+def _refuse_empty(staged: StagedFile) -> None:
+    if staged.size == 0:
+        raise UploadError(400, "the uploaded file is empty")
 
 
 async def receive_multipart_file(request: Request, staged: StagedFile, max_bytes: int) -> str:
     """Stream the ``file`` field of the request into ``staged``; return the name to store it as."""
     boundary = _boundary(request.headers.get("content-type"))
-    _refuse_declared_oversize(request, max_bytes)
+    _refuse_declared_oversize(request, max_bytes + FORM_OVERHEAD_BYTES, max_bytes)
     writer = _FileFieldWriter(staged, max_bytes)
     try:
         parser = MultipartParser(boundary, writer.callbacks(), max_size=max_bytes + FORM_OVERHEAD_BYTES)
-        async for chunk in request.stream():
+        async for chunk in _chunks(request):
             if parser.write(chunk) < len(chunk):
                 raise too_large(max_bytes)
     except FormParserError as exc:
         raise UploadError(400, f"malformed multipart body: {exc}") from None
-    except ClientDisconnect:
-        raise UploadError(400, "the client went away before the upload finished") from None
     if not writer.body_complete:
         raise UploadError(400, "the multipart body ended before its closing boundary")
     if writer.filename is None or not writer.file_complete:
         raise UploadError(400, f"the form has no '{FILE_FIELD}' field")
-    if staged.size == 0:
-        raise UploadError(400, "the uploaded file is empty")
+    _refuse_empty(staged)
     return writer.filename
+
+
+async def receive_raw_body(request: Request, staged: StagedFile, max_bytes: int) -> None:
+    """Stream a raw request body (``curl -T``) into ``staged``, within the size limit."""
+    _refuse_declared_oversize(request, max_bytes, max_bytes)
+    async for chunk in _chunks(request):
+        if staged.size + len(chunk) > max_bytes:
+            raise too_large(max_bytes)
+        staged.write(chunk)
+    _refuse_empty(staged)

@@ -79,9 +79,26 @@ def live(live_server: ServerProcess) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def sample_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-second H.264/AAC MP4, made once per session."""
-    return make_video(tmp_path_factory.mktemp("media") / "sample.mp4")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def sample_mp4(media_dir: Path) -> Path:
+    """A 2-second H.264/AAC MP4 with its index first, as uploads are stored: made once."""
+    return make_video(media_dir / "sample.mp4", container_options={"movflags": "faststart"})
+
+
+@pytest.fixture(scope="session")
+def sample_mp4_moov_last(media_dir: Path) -> Path:
+    """The same kind of MP4 with its index at the end, as PyAV and many cameras write it."""
+    return make_video(media_dir / "moov-last.mp4")
+
+
+@pytest.fixture(scope="session")
+def sample_webm(media_dir: Path) -> Path:
+    """A 2-second VP9/Opus WebM."""
+    return make_video(media_dir / "sample.webm", video_codec="libvpx-vp9", audio_codec="libopus")
 
 
 @pytest.fixture

@@ -37,6 +37,15 @@ def make_video(
     return path
 
 
+def make_audio(path: Path, seconds: float = 1.0, codec: str = "aac") -> Path:
+    """A sound-only file: a container with an audio stream and no picture."""
+    with av.open(str(path), "w") as container:
+        audio = container.add_stream(codec, rate=48000)
+        _encode_tone(container, audio, seconds)
+        _encode(container, audio, None)
+    return path
+
+
 def _pattern(index: int, width: int, height: int) -> av.VideoFrame:
     x = np.arange(width, dtype=np.uint16)[None, :]
     y = np.arange(height, dtype=np.uint16)[:, None]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,11 +16,12 @@ from tests.helpers import put_file
 
 
 @pytest.fixture
-def video_in_store(live_store: Path, sample_mp4: Path, request: pytest.FixtureRequest) -> tuple[str, bytes]:
-    """The sample MP4 under a name unique to the test (moov at the end, as PyAV writes it)."""
+def video_in_store(live_store: Path, sample_mp4_moov_last: Path, request: pytest.FixtureRequest) -> tuple[str, bytes]:
+    """An MP4 copied in by hand under a name unique to the test; its index is at the end,
+    so a player over HTTP must seek."""
     name = f"{request.node.name.replace('[', '-').replace(']', '')}.mp4"
-    shutil.copyfile(sample_mp4, live_store / name)
-    return name, sample_mp4.read_bytes()
+    shutil.copyfile(sample_mp4_moov_last, live_store / name)
+    return name, sample_mp4_moov_last.read_bytes()
 
 
 def run(*command: str) -> subprocess.CompletedProcess:
@@ -114,28 +116,48 @@ def test_raw_dot_segments_over_tcp_never_leave_the_store(live_server, path):
     assert 400 <= int(result.stdout) < 500
 
 
-def test_a_stream_keeps_serving_the_version_it_opened_when_replaced(live_server, live_store):
-    original = bytes(range(256)) * (128 * 1024)  # 32 MiB, far more than socket buffers hold
-    put_file(live_store, "replaced.mp4", original)
-    with httpx.stream("GET", f"{live_server.url}/get_video_by_name/replaced.mp4", timeout=30) as response:
-        etag = response.headers["etag"]
+def read_while(url: str, action: Callable[[], object]) -> tuple[bytes, str]:
+    """Stream ``url``, run ``action`` after the first chunk, finish reading; (body, ETag)."""
+    with httpx.stream("GET", url, timeout=30) as response:
         chunks = response.iter_bytes()
         received = bytearray(next(chunks))
+        action()
+        for chunk in chunks:
+            received += chunk
+    return bytes(received), response.headers["etag"]
+
+
+@pytest.fixture
+def big_video(live_store: Path, request: pytest.FixtureRequest) -> tuple[str, bytes]:
+    """32 MiB under a test-unique name: far more than socket buffers hold."""
+    data = bytes(range(256)) * (128 * 1024)
+    name = f"{request.node.name}.mp4"
+    put_file(live_store, name, data)
+    return name, data
+
+
+def test_a_stream_keeps_serving_the_version_it_opened_when_replaced(live_server, live_store, big_video):
+    name, original = big_video
+    url = f"{live_server.url}/get_video_by_name/{name}"
+
+    def replace() -> None:
         put_file(live_store, "replacement.tmp", bytes(reversed(original)))
-        (live_store / "replacement.tmp").replace(live_store / "replaced.mp4")
-        for chunk in chunks:
-            received += chunk
-    assert bytes(received) == original
-    assert httpx.get(f"{live_server.url}/get_video_by_name/replaced.mp4").headers["etag"] != etag
+        (live_store / "replacement.tmp").replace(live_store / name)
+
+    body, etag = read_while(url, replace)
+    assert body == original
+    assert httpx.get(url).headers["etag"] != etag
 
 
-def test_a_stream_finishes_when_its_file_is_deleted(live_server, live_store):
-    original = bytes(range(256)) * (128 * 1024)
-    put_file(live_store, "deleted.mp4", original)
-    with httpx.stream("GET", f"{live_server.url}/get_video_by_name/deleted.mp4", timeout=30) as response:
-        chunks = response.iter_bytes()
-        received = bytearray(next(chunks))
-        (live_store / "deleted.mp4").unlink()
-        for chunk in chunks:
-            received += chunk
-    assert bytes(received) == original
+def test_a_stream_finishes_when_its_file_is_deleted_by_hand(live_server, live_store, big_video):
+    name, original = big_video
+    body, _ = read_while(f"{live_server.url}/get_video_by_name/{name}", (live_store / name).unlink)
+    assert body == original
+
+
+def test_a_stream_finishes_when_its_video_is_deleted_through_the_api(live_server, big_video):
+    name, original = big_video
+    url = f"{live_server.url}/get_video_by_name/{name}"
+    body, _ = read_while(url, lambda: httpx.delete(f"{live_server.url}/video/{name}").raise_for_status())
+    assert body == original
+    assert httpx.get(url).status_code == 404

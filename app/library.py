@@ -1,0 +1,149 @@
+"""The video library: what each stored video holds, its poster, and listings.
+
+Metadata and posters are derived data, kept as sidecars of the store and keyed
+by the ETag of the version they were computed from. A replaced video (new
+ETag) is probed again on first need, a video copied in by hand gets them on
+first need, and a deleted one takes its sidecars along; so nothing stale is
+ever served. The probing runs in worker threads, a few at a time, so that
+streams on the event loop never wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from app.media import MediaInfo, NotAVideo, browser_playback, inspect, poster_jpeg
+from app.media_types import content_type_for
+from app.storage import LocalStore, NotFound
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """Everything the library knows about one stored version of a video."""
+
+    name: str
+    size: int
+    content_type: str
+    uploaded: str
+    media: MediaInfo | None
+    problem: str | None
+    browser_playable: bool
+    playback_note: str | None
+    has_poster: bool
+
+
+@dataclass(frozen=True)
+class _Derived:
+    """What probing a version yields; stored as the JSON sidecar."""
+
+    source_etag: str
+    media: MediaInfo | None
+    problem: str | None
+    has_poster: bool
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> _Derived:
+        raw = json.loads(data)
+        media = MediaInfo(**raw["media"]) if raw["media"] else None
+        return cls(raw["source_etag"], media, raw["problem"], raw["has_poster"])
+
+
+def _probe(path: str, name: str) -> tuple[MediaInfo | None, str | None, bytes | None]:
+    """Blocking: metadata (or why there is none) and a poster."""
+    try:
+        info = inspect(path, name)
+    except NotAVideo as exc:
+        return None, str(exc), None
+    return info, None, poster_jpeg(path)
+
+
+class Library:
+    """Metadata, posters and listings over a store."""
+
+    def __init__(self, store: LocalStore, workers: int) -> None:
+        self._store = store
+        self._workers = asyncio.Semaphore(workers)
+        self._pending: dict[tuple[str, str], asyncio.Future[_Derived]] = {}
+
+    async def describe(self, name: str) -> VideoRecord:
+        """The record of the version stored under ``name`` now (NotFound if none)."""
+        source = self._store.open(name)
+        try:
+            derived = self._cached(name, source.etag) or await self._derive(name, source.etag)
+            uploaded = datetime.fromtimestamp(source.last_modified, timezone.utc).isoformat()
+            return _record(name, source.size, uploaded, derived)
+        finally:
+            source.close()
+
+    async def page(self, limit: int, offset: int) -> tuple[list[VideoRecord], int]:
+        """A page of the library, newest first, and how many videos there are in all."""
+        entries = self._store.entries()
+        wanted = entries[offset : offset + limit]
+        records = await asyncio.gather(*(self._describe_if_present(entry.name) for entry in wanted))
+        return [record for record in records if record is not None], len(entries)
+
+    async def poster(self, name: str):
+        """The poster JPEG of the current version, opened for streaming."""
+        if not (await self.describe(name)).has_poster:
+            raise NotFound(name)
+        return self._store.open_sidecar(name, "jpg")
+
+    async def _describe_if_present(self, name: str) -> VideoRecord | None:
+        try:
+            return await self.describe(name)
+        except NotFound:  # deleted between listing and describing
+            return None
+
+    def _cached(self, name: str, etag: str) -> _Derived | None:
+        data = self._store.read_sidecar(name, "json")
+        if data is None:
+            return None
+        try:
+            derived = _Derived.from_json(data)
+        except (ValueError, KeyError, TypeError):
+            return None
+        return derived if derived.source_etag == etag else None
+
+    async def _derive(self, name: str, etag: str) -> _Derived:
+        """Probe once per version even when many requests ask at the same time."""
+        key = (name, etag)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._probe_and_store(name))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _probe_and_store(self, name: str) -> _Derived:
+        source = self._store.open(name)
+        try:
+            async with self._workers:
+                media, problem, poster = await asyncio.to_thread(_probe, source.local_path, name)
+            if poster is not None:
+                self._store.write_sidecar(name, "jpg", poster)
+            derived = _Derived(source.etag, media, problem, poster is not None)
+            self._store.write_sidecar(name, "json", derived.to_json())
+            return derived
+        finally:
+            source.close()
+
+
+def _record(name: str, size: int, uploaded: str, derived: _Derived) -> VideoRecord:
+    playable, note = browser_playback(derived.media) if derived.media else (False, derived.problem)
+    return VideoRecord(
+        name=name,
+        size=size,
+        content_type=content_type_for(name),
+        uploaded=uploaded,
+        media=derived.media,
+        problem=derived.problem,
+        browser_playable=playable,
+        playback_note=note,
+        has_poster=derived.has_poster,
+    )

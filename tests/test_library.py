@@ -1,0 +1,332 @@
+"""The video library: ingest (validation, faststart), metadata, posters, and the JSON API."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import pytest
+
+from app.media import moov_after_mdat
+from tests.helpers import put_file, store_snapshot
+from tests.media import make_audio, make_video
+
+
+def upload(client, path: Path, filename: str | None = None):
+    return client.post("/video", files={"file": (filename or path.name, path.read_bytes())})
+
+
+def packets(path: Path) -> list[tuple[str, int | None, int | None, str]]:
+    """Every packet's stream type, timestamps and bytes digest, in file order per stream."""
+    with av.open(str(path)) as container:
+        found = [(p.stream.type, p.pts, p.dts, hashlib.sha1(bytes(p)).hexdigest())
+                 for p in container.demux() if p.size]
+    return sorted(found, key=lambda item: (item[0], item[2] if item[2] is not None else -1, item[3]))
+
+
+def ffprobe(path: Path) -> dict:
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        capture_output=True, check=True, timeout=60,
+    )
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def before(store_dir: Path) -> dict[str, bytes]:
+    put_file(store_dir, "existing.mp4", b"not even a video, but stored by hand")
+    return store_snapshot(store_dir)
+
+
+# --- ingest: what is accepted and how it is stored ------------------------------------
+
+def test_h264_aac_mp4_is_accepted(client, sample_mp4):
+    assert upload(client, sample_mp4).status_code == 201
+
+
+def test_vp9_opus_webm_is_accepted(client, sample_webm):
+    response = upload(client, sample_webm)
+    assert response.status_code == 201
+    assert response.json()["content_type"] == "video/webm"
+
+
+def test_mp4_with_index_at_the_end_is_stored_with_index_first(client, store_dir, sample_mp4_moov_last):
+    assert moov_after_mdat(sample_mp4_moov_last)
+    name = upload(client, sample_mp4_moov_last).json()["name"]
+    assert not moov_after_mdat(store_dir / name)
+
+
+def test_faststart_remux_keeps_every_packet(client, store_dir, sample_mp4_moov_last):
+    name = upload(client, sample_mp4_moov_last).json()["name"]
+    assert packets(store_dir / name) == packets(sample_mp4_moov_last)
+
+
+def test_mp4_with_index_first_is_stored_unchanged(client, store_dir, sample_mp4):
+    name = upload(client, sample_mp4).json()["name"]
+    assert (store_dir / name).read_bytes() == sample_mp4.read_bytes()
+
+
+def refused(response, store: Path, before: dict[str, bytes], status: int = 415) -> str:
+    assert response.status_code == status, response.text
+    assert store_snapshot(store) == before
+    assert not any((store / ".staging").iterdir())
+    return response.json()["detail"]
+
+
+def test_truncated_mp4_is_refused(client, store_dir, before, sample_mp4, tmp_path):
+    data = sample_mp4.read_bytes()
+    truncated = put_file(tmp_path, "cut.mp4", data[: len(data) * 2 // 3])
+    assert "truncated" in refused(upload(client, truncated), store_dir, before)
+
+
+def test_truncated_webm_is_refused(client, store_dir, before, sample_webm, tmp_path):
+    data = sample_webm.read_bytes()
+    truncated = put_file(tmp_path, "cut.webm", data[: len(data) // 2])
+    assert "truncated" in refused(upload(client, truncated), store_dir, before)
+
+
+def test_html_renamed_to_mp4_is_refused(client, store_dir, before, tmp_path):
+    page = put_file(tmp_path, "page.mp4", b"<!doctype html><html><script>alert(1)</script></html>" * 50)
+    assert "not a video" in refused(upload(client, page), store_dir, before)
+
+
+def test_still_image_is_refused(client, store_dir, before, tmp_path, sample_mp4):
+    poster = client.get(f"/video/{upload(client, sample_mp4).json()['name']}/poster.jpg").content
+    before = store_snapshot(store_dir)
+    image = put_file(tmp_path, "photo.mp4", poster)
+    assert "image" in refused(upload(client, image), store_dir, before)
+
+
+def test_audio_only_file_is_refused(client, store_dir, before, tmp_path):
+    audio = make_audio(tmp_path / "song.m4a")
+    assert "no video stream" in refused(upload(client, audio), store_dir, before)
+
+
+def test_accept_any_file_stores_non_video_served_as_octet_stream(make_client, store_dir, tmp_path):
+    client = make_client(accept_any_file=True)
+    page = put_file(tmp_path, "page.html", b"<html><script>alert(1)</script></html>")
+    body = upload(client, page).json()
+    assert body["video_codec"] is None and body["poster_url"] is None
+    response = client.get(body["video_url"])
+    assert response.content == page.read_bytes()
+    assert response.headers["content-type"] == "application/octet-stream"
+
+
+# --- metadata ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fixture", ["sample_mp4", "sample_webm"])
+def test_metadata_agrees_with_ffprobe(client, request, fixture):
+    path = request.getfixturevalue(fixture)
+    info = client.get(f"/video/{upload(client, path).json()['name']}").json()
+    probe = ffprobe(path)
+    video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    audio = next(s for s in probe["streams"] if s["codec_type"] == "audio")
+    assert info["duration"] == pytest.approx(float(probe["format"]["duration"]), abs=0.05)
+    assert (info["width"], info["height"]) == (video["width"], video["height"])
+    assert (info["video_codec"], info["audio_codec"]) == (video["codec_name"], audio["codec_name"])
+    numerator, denominator = map(int, video["avg_frame_rate"].split("/"))
+    assert info["frame_rate"] == pytest.approx(numerator / denominator, rel=0.01)
+    assert info["container"] == path.suffix.lstrip(".")
+    assert info["size"] == path.stat().st_size
+    assert info["bitrate"] > 0
+    assert info["browser_playable"] is True
+
+
+def test_hevc_is_flagged_as_unlikely_to_play_in_browsers(client, tmp_path):
+    hevc = make_video(tmp_path / "hevc.mp4", seconds=0.5, video_codec="libx265",
+                      container_options={"movflags": "faststart"})
+    info = client.get(f"/video/{upload(client, hevc).json()['name']}").json()
+    assert info["video_codec"] == "hevc"
+    assert info["browser_playable"] is False
+    assert "sound only" in info["playback_note"]
+
+
+def test_metadata_is_kept_beside_the_video_in_the_store(client, store_dir, sample_mp4):
+    name = upload(client, sample_mp4).json()["name"]
+    sidecar = json.loads((store_dir / ".library" / f"{name}.json").read_bytes())
+    assert sidecar["media"]["width"] == 320
+
+
+def test_video_copied_in_by_hand_gets_metadata_and_poster_on_first_need(client, store_dir, sample_webm):
+    shutil.copyfile(sample_webm, store_dir / "by-hand.webm")
+    info = client.get("/video/by-hand.webm").json()
+    assert (info["width"], info["video_codec"]) == (320, "vp9")
+    assert client.get(info["poster_url"]).status_code == 200
+
+
+def test_replaced_file_never_serves_stale_metadata_or_poster(client, store_dir, tmp_path):
+    make_video(store_dir / "changing.mp4", seconds=0.5)
+    first = client.get("/video/changing.mp4").json()
+    first_poster = client.get(first["poster_url"]).content
+    make_video(tmp_path / "wide.mp4", seconds=0.5, width=640, height=360).replace(store_dir / "changing.mp4")
+    second = client.get("/video/changing.mp4").json()
+    assert (first["width"], second["width"]) == (320, 640)
+    second_poster = client.get(second["poster_url"]).content
+    assert second_poster != first_poster
+    assert jpeg_size(second_poster) == (640, 360)
+
+
+def test_deleted_by_hand_file_has_no_metadata_or_poster(client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "gone.mp4")
+    assert client.get("/video/gone.mp4").status_code == 200
+    (store_dir / "gone.mp4").unlink()
+    assert client.get("/video/gone.mp4").status_code == 404
+    assert client.get("/video/gone.mp4/poster.jpg").status_code == 404
+
+
+# --- posters -------------------------------------------------------------------------
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """Decode a JPEG for real and return its picture size."""
+    with av.open(io.BytesIO(data), format="image2pipe") as container:
+        frame = next(container.decode(video=0))
+        return frame.width, frame.height
+
+
+def test_poster_is_a_jpeg_of_the_video_size(client, sample_mp4):
+    body = upload(client, sample_mp4).json()
+    poster = client.get(body["poster_url"])
+    assert poster.headers["content-type"] == "image/jpeg"
+    assert jpeg_size(poster.content) == (320, 240)
+
+
+def test_poster_of_a_wide_video_is_scaled_down(client, tmp_path):
+    wide = make_video(tmp_path / "wide.mp4", seconds=0.3, width=1920, height=1080,
+                      container_options={"movflags": "faststart"})
+    poster = client.get(upload(client, wide).json()["poster_url"]).content
+    assert jpeg_size(poster) == (1280, 720)
+
+
+def test_poster_has_validators_and_answers_304(client, sample_mp4):
+    url = upload(client, sample_mp4).json()["poster_url"]
+    etag = client.get(url).headers["etag"]
+    assert client.get(url, headers={"if-none-match": etag}).status_code == 304
+    assert client.get(url, headers={"range": "bytes=0-1"}).content == b"\xff\xd8"
+
+
+def test_poster_of_unknown_video_is_404(client):
+    assert client.get("/video/none.mp4/poster.jpg").status_code == 404
+
+
+# --- the library API ------------------------------------------------------------------
+
+def test_listing_is_newest_first(client, store_dir, sample_mp4):
+    names = [upload(client, sample_mp4, f"v{index}.mp4").json()["name"] for index in range(3)]
+    for index, name in enumerate(names):
+        os.utime(store_dir / name, (1_700_000_000 + index, 1_700_000_000 + index))
+    listed = [video["name"] for video in client.get("/video").json()["videos"]]
+    assert listed == ["v2.mp4", "v1.mp4", "v0.mp4"]
+
+
+def test_listing_is_paginated(client, sample_mp4):
+    for index in range(5):
+        upload(client, sample_mp4, f"p{index}.mp4")
+    first = client.get("/video", params={"limit": 2}).json()
+    assert (len(first["videos"]), first["total"], first["next_offset"]) == (2, 5, 2)
+    last = client.get("/video", params={"limit": 2, "offset": 4}).json()
+    assert (len(last["videos"]), last["next_offset"]) == (1, None)
+    everything = [v["name"] for v in client.get("/video").json()["videos"]]
+    assert [v["name"] for v in first["videos"]] == everything[:2]
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 100000}, {"offset": -1}, {"limit": "x"}])
+def test_bad_paging_parameters_are_422(client, params):
+    assert client.get("/video", params=params).status_code == 422
+
+
+def test_describe_has_video_and_poster_urls(client, sample_mp4):
+    name = upload(client, sample_mp4).json()["name"]
+    info = client.get(f"/video/{name}").json()
+    assert info["video_url"] == f"http://testserver/get_video_by_name/{name}"
+    assert info["poster_url"] == f"http://testserver/video/{name}/poster.jpg"
+
+
+def test_describe_unknown_video_is_404(client):
+    assert client.get("/video/nothing.mp4").status_code == 404
+
+
+def put(client, name: str, path: Path, **headers: str):
+    return client.put(f"/video/{name}", content=path.read_bytes(),
+                      headers={key.replace("_", "-"): value for key, value in headers.items()})
+
+
+def test_put_creates_a_video(client, store_dir, sample_mp4):
+    response = put(client, "new.mp4", sample_mp4)
+    assert response.status_code == 201
+    assert response.headers["location"].endswith("/get_video_by_name/new.mp4")
+    assert (store_dir / "new.mp4").read_bytes() == sample_mp4.read_bytes()
+
+
+def test_put_replaces_a_video(client, store_dir, sample_mp4, sample_webm):
+    put(client, "clip.mp4", sample_webm)
+    response = put(client, "clip.mp4", sample_mp4)
+    assert response.status_code == 200
+    assert (store_dir / "clip.mp4").read_bytes() == sample_mp4.read_bytes()
+    assert response.json()["video_codec"] == "h264"
+
+
+def test_put_goes_through_the_ingest_pipeline(client, store_dir, sample_mp4_moov_last):
+    put(client, "late-index.mp4", sample_mp4_moov_last)
+    assert not moov_after_mdat(store_dir / "late-index.mp4")
+
+
+def test_put_with_current_etag_in_if_match_replaces(client, store_dir, sample_mp4, sample_webm):
+    put(client, "clip.mp4", sample_webm)
+    etag = client.head("/get_video_by_name/clip.mp4").headers["etag"]
+    assert put(client, "clip.mp4", sample_mp4, if_match=etag).status_code == 200
+
+
+def test_put_with_stale_if_match_is_412_and_changes_nothing(client, store_dir, sample_mp4, sample_webm):
+    put(client, "clip.mp4", sample_webm)
+    before = store_snapshot(store_dir)
+    assert refused(put(client, "clip.mp4", sample_mp4, if_match='"stale"'), store_dir, before, 412)
+
+
+def test_put_if_none_match_star_creates_only(client, store_dir, sample_mp4, sample_webm):
+    assert put(client, "once.mp4", sample_mp4, if_none_match="*").status_code == 201
+    before = store_snapshot(store_dir)
+    refused(put(client, "once.mp4", sample_webm, if_none_match="*"), store_dir, before, 412)
+
+
+def test_put_non_video_is_415_and_keeps_the_old_one(client, store_dir, before, tmp_path):
+    page = put_file(tmp_path, "x.html", b"<html></html>" * 100)
+    refused(put(client, "existing.mp4", page), store_dir, before)
+
+
+def test_put_over_the_limit_is_413(make_client, store_dir, before, sample_mp4):
+    client = make_client(max_upload_bytes=1000)
+    refused(put(client, "big.mp4", sample_mp4), store_dir, before, 413)
+
+
+@pytest.mark.parametrize("name", ["%2e%2e", ".hidden.mp4", "a%5Cb.mp4"])
+def test_put_with_invalid_name_is_400(client, store_dir, before, sample_mp4, name):
+    refused(put(client, name, sample_mp4), store_dir, before, 400)
+
+
+def test_delete_removes_video_and_sidecars(client, store_dir, sample_mp4):
+    name = upload(client, sample_mp4).json()["name"]
+    assert client.delete(f"/video/{name}").status_code == 204
+    assert client.get(f"/get_video_by_name/{name}").status_code == 404
+    assert store_snapshot(store_dir) == {}
+
+
+def test_delete_unknown_video_is_404(client):
+    assert client.delete("/video/none.mp4").status_code == 404
+
+
+def test_delete_with_stale_if_match_is_412(client, store_dir, sample_mp4):
+    name = upload(client, sample_mp4).json()["name"]
+    before = store_snapshot(store_dir)
+    refused(client.delete(f"/video/{name}", headers={"if-match": '"stale"'}), store_dir, before, 412)
+
+
+def test_library_routes_are_documented(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"get", "put", "delete"} <= set(paths["/video/{name}"])
+    assert paths["/video"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
