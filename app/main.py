@@ -9,20 +9,25 @@ serves, configured from the environment.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from app import library_api
+from app import library_api, tus_api
 from app.auth import require_writer
 from app.delivery import serve
 from app.ingest import ingest
 from app.models import VideoInfo, video_info
 from app.names import InvalidName
+from app.resumable import sweep_forever
 from app.services import Services, services
 from app.settings import Settings
 from app.storage import NotFound, Publish
+from app.tus_api import TusResumableHeader
 from app.uploads import FILE_FIELD, UploadError, receive_multipart_file
 
 log = logging.getLogger(__name__)
@@ -59,7 +64,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UploadError)
     async def upload_refused(request: Request, exc: UploadError) -> JSONResponse:
         # The request body may be unread; closing makes the client stop sending.
-        return _detail(exc.status_code, exc.detail, {"connection": "close"})
+        return _detail(exc.status_code, exc.detail, {**exc.headers, "connection": "close"})
 
 
 async def healthz() -> dict[str, str]:
@@ -85,11 +90,28 @@ async def stream_video(name: str, request: Request, app: Services = Depends(serv
     return serve(request, app.store.open(name), name, app.settings)
 
 
+def _lifespan(app_services: Services):
+    """Background work for as long as the app serves: sweeping expired resumable uploads."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        interval = min(60.0, app_services.settings.upload_expiry_seconds / 4)
+        sweeper = asyncio.create_task(sweep_forever(app_services.uploads, interval))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+
+    return lifespan
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (from ``VIDEO_*`` variables when omitted)."""
     settings = settings or Settings.from_env()
-    app = FastAPI(title="Video upload and streaming service")
-    app.state.services = Services.build(settings)
+    app_services = Services.build(settings)
+    app = FastAPI(title="Video upload and streaming service", lifespan=_lifespan(app_services))
+    app.state.services = app_services
+    app.add_middleware(TusResumableHeader)
     if not settings.api_token:
         log.warning("VIDEO_API_TOKEN is not set: anyone who can reach this server may upload and delete videos")
     _add_error_handlers(app)
@@ -103,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_api_route(path, stream_video, methods=["GET"], include_in_schema=documented)
         app.add_api_route(path, stream_video, methods=["HEAD"], include_in_schema=False)
     app.include_router(library_api.router)
+    app.include_router(tus_api.router)
     return app
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from app.library import Library
+from app.resumable import UploadSessions
 from app.settings import Settings
 from app.storage import LocalStore
 
@@ -16,11 +17,13 @@ class Services:
     settings: Settings
     store: LocalStore
     library: Library
+    uploads: UploadSessions
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         store = LocalStore(settings.storage_dir, settings.chunk_bytes)
-        return cls(settings, store, Library(store, settings.media_workers))
+        library = Library(store, settings.media_workers)
+        return cls(settings, store, library, UploadSessions(store.resumable_dir, settings.upload_expiry_seconds))
 
 
 def services(request: Request) -> Services:

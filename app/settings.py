@@ -33,6 +33,7 @@ class Settings:
     api_token: str = ""
     accept_any_file: bool = False
     media_workers: int = 2
+    upload_expiry_seconds: int = 24 * 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -49,7 +50,7 @@ class Settings:
 
     def validate(self) -> None:
         """Refuse values that would make the service misbehave later rather than now."""
-        for name in ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers"):
+        for name in ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "upload_expiry_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
         if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):

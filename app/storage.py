@@ -24,6 +24,7 @@ from app.names import check_stored_name, numbered
 
 STAGING_DIR = ".staging"
 SIDECAR_DIR = ".library"
+RESUMABLE_DIR = ".uploads"
 SIDECAR_KINDS = ("json", "jpg")
 STALE_STAGING_SECONDS = 24 * 3600
 _MAX_NUMBERED_TRIES = 100
@@ -86,12 +87,17 @@ class StagedFile:
     another writer (a remuxer) once :meth:`close` has been called.
     """
 
-    def __init__(self, root: Path, staging: Path) -> None:
+    def __init__(self, root: Path, staging: Path, adopt: Path | None = None) -> None:
         self._root = root
         self.path = staging / f"upload-{secrets.token_hex(12)}.part"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        self.size = 0
         self.published = False
+        if adopt is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            self.size = 0
+        else:
+            os.rename(adopt, self.path)
+            self._fd = -1
+            self.size = self.path.stat().st_size
 
     def write(self, data: bytes | memoryview) -> None:
         """Append to the staged file (page-cache writes: cheap enough for the event loop)."""
@@ -187,7 +193,8 @@ class LocalStore:
         self.chunk_bytes = chunk_bytes
         self._staging = self.root / STAGING_DIR
         self._sidecars = self.root / SIDECAR_DIR
-        for folder in (self._staging, self._sidecars):
+        self._resumable = self.root / RESUMABLE_DIR
+        for folder in (self._staging, self._sidecars, self._resumable):
             folder.mkdir(parents=True, exist_ok=True)
         self._sweep_stale_staging()
 
@@ -229,10 +236,18 @@ class LocalStore:
         for kind in SIDECAR_KINDS:
             self._sidecar_path(name, kind).unlink(missing_ok=True)
 
+    @property
+    def resumable_dir(self) -> Path:
+        """Where unfinished resumable uploads keep their bytes and state."""
+        return self._resumable
+
     @asynccontextmanager
-    async def staged(self) -> AsyncIterator[StagedFile]:
-        """A staging file that is removed again unless published inside the block."""
-        staged = StagedFile(self.root, self._staging)
+    async def staged(self, adopt: Path | None = None) -> AsyncIterator[StagedFile]:
+        """A staging file that is removed again unless published inside the block.
+
+        With ``adopt``, that finished file (inside the store) is moved into staging.
+        """
+        staged = StagedFile(self.root, self._staging, adopt)
         try:
             yield staged
         finally:

@@ -26,10 +26,11 @@ FORM_OVERHEAD_BYTES = 1024 * 1024
 class UploadError(Exception):
     """An upload refused with a 4xx; ``detail`` is said to the client."""
 
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
+        self.headers = headers or {}
 
 
 def too_large(max_bytes: int) -> UploadError:
@@ -122,7 +123,7 @@ def _refuse_declared_oversize(request: Request, limit: int, max_bytes: int) -> N
         raise too_large(max_bytes)
 
 
-async def _chunks(request: Request) -> AsyncIterator[bytes]:
+async def request_chunks(request: Request) -> AsyncIterator[bytes]:
     """The request body as it arrives; a client that leaves becomes an UploadError."""
     try:
         async for chunk in request.stream():
@@ -143,7 +144,7 @@ async def receive_multipart_file(request: Request, staged: StagedFile, max_bytes
     writer = _FileFieldWriter(staged, max_bytes)
     try:
         parser = MultipartParser(boundary, writer.callbacks(), max_size=max_bytes + FORM_OVERHEAD_BYTES)
-        async for chunk in _chunks(request):
+        async for chunk in request_chunks(request):
             if parser.write(chunk) < len(chunk):
                 raise too_large(max_bytes)
     except FormParserError as exc:
@@ -159,7 +160,7 @@ async def receive_multipart_file(request: Request, staged: StagedFile, max_bytes
 async def receive_raw_body(request: Request, staged: StagedFile, max_bytes: int) -> None:
     """Stream a raw request body (``curl -T``) into ``staged``, within the size limit."""
     _refuse_declared_oversize(request, max_bytes, max_bytes)
-    async for chunk in _chunks(request):
+    async for chunk in request_chunks(request):
         if staged.size + len(chunk) > max_bytes:
             raise too_large(max_bytes)
         staged.write(chunk)

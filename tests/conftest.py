@@ -62,8 +62,8 @@ def start_server(store_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start uvicorn processes with extra ``VIDEO_*`` settings over this test's store."""
     servers: list[ServerProcess] = []
 
-    def start(**env: str) -> ServerProcess:
-        server = ServerProcess({"VIDEO_STORAGE_DIR": str(store_dir), **env})
+    def start(port: int | None = None, **env: str) -> ServerProcess:
+        server = ServerProcess({"VIDEO_STORAGE_DIR": str(store_dir), **env}, port=port)
         servers.append(server)
         return server
 

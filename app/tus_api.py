@@ -1,0 +1,242 @@
+"""Resumable uploads over the tus 1.0.0 protocol, under ``/uploads/``.
+
+Core protocol plus the creation, creation-with-upload, termination,
+expiration and checksum extensions. A finished upload goes through the same
+ingest pipeline as ``POST /video``; the resulting video's URL is answered in
+the ``Video-URL`` header of the final PATCH (and of HEAD afterwards).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import mimetypes
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.auth import require_writer
+from app.file_stream import http_date
+from app.ingest import ingest
+from app.names import InvalidName, name_from_filename
+from app.resumable import Appender, ExpiredUpload, Session, UnknownUpload, UploadBusy
+from app.services import Services, services
+from app.storage import Publish
+from app.uploads import UploadError, request_chunks, too_large
+from app.urls import base_url, video_url
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
+CHECKSUMS = ("sha1", "md5", "sha256")
+CHUNK_TYPE = "application/offset+octet-stream"
+# Headers a browser client must be allowed to send and to read (CORS).
+REQUEST_HEADERS = ["Tus-Resumable", "Upload-Length", "Upload-Metadata", "Upload-Offset", "Upload-Checksum"]
+RESPONSE_HEADERS = ["Location", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
+                    "Tus-Checksum-Algorithm", "Upload-Offset", "Upload-Length", "Upload-Metadata",
+                    "Upload-Expires", "Video-URL"]
+
+
+class TusResumableHeader:
+    """ASGI middleware: every answer under /uploads/ says which tus version it speaks."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/uploads"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"tus-resumable", TUS_VERSION.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_version)
+
+
+def require_tus_version(request: Request) -> None:
+    if request.headers.get("tus-resumable") != TUS_VERSION:
+        raise UploadError(412, f"this server speaks tus {TUS_VERSION}", {"tus-version": TUS_VERSION})
+
+
+router = APIRouter(prefix="/uploads", tags=["resumable uploads (tus)"])
+_writes = [Depends(require_writer), Depends(require_tus_version)]
+
+
+def _lookup(app: Services, upload_id: str) -> Session:
+    try:
+        return app.uploads.get(upload_id)
+    except UnknownUpload:
+        raise UploadError(404, "no such upload") from None
+    except ExpiredUpload:
+        raise UploadError(410, "the upload expired") from None
+
+
+def _decimal_header(request: Request, name: str) -> int:
+    value = request.headers.get(name, "")
+    if not value.isdigit():
+        raise UploadError(400, f"{name} must be a non-negative integer")
+    return int(value)
+
+
+def _parse_metadata(header: str) -> dict[str, str]:
+    """``key base64value`` pairs separated by commas (values may be absent)."""
+    metadata = {}
+    for pair in filter(None, (item.strip() for item in header.split(","))):
+        key, _, encoded = pair.partition(" ")
+        try:
+            metadata[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise UploadError(400, f"Upload-Metadata value of {key!r} is not base64 of UTF-8 text") from None
+    return metadata
+
+
+def _video_name(metadata: dict[str, str]) -> str:
+    """The stored name from ``filename`` (or ``name``), else one made from ``filetype``."""
+    filename = metadata.get("filename") or metadata.get("name")
+    if not filename:
+        filename = "video" + (mimetypes.guess_extension(metadata.get("filetype", "")) or "")
+    try:
+        return name_from_filename(filename)
+    except InvalidName as exc:
+        raise UploadError(400, f"unusable filename {filename!r}: {exc}") from None
+
+
+def _checksum(request: Request) -> tuple[str, bytes] | None:
+    """The (algorithm, expected digest) of ``Upload-Checksum``, if sent."""
+    header = request.headers.get("upload-checksum")
+    if header is None:
+        return None
+    algorithm, _, encoded = header.strip().partition(" ")
+    if algorithm not in CHECKSUMS:
+        raise UploadError(400, f"unsupported checksum algorithm {algorithm!r}")
+    try:
+        return algorithm, base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise UploadError(400, "Upload-Checksum is not base64") from None
+
+
+async def _append_body(request: Request, appender: Appender, remaining: int) -> None:
+    """Append the request body; a bad checksum or an overlong body keeps none of it.
+
+    A client that leaves midway keeps what arrived (that is what resuming is
+    for), unless a checksum was promised, which a part cannot be checked against.
+    """
+    checksum = _checksum(request)
+    digest = hashlib.new(checksum[0]) if checksum else None
+    try:
+        async for chunk in request_chunks(request):
+            if appender.offset - appender.start + len(chunk) > remaining:
+                raise UploadError(400, "the body runs past Upload-Length")
+            appender.write(chunk)
+            if digest is not None:
+                digest.update(chunk)
+    except UploadError:
+        if checksum:
+            appender.discard()
+        raise
+    if checksum and digest.digest() != checksum[1]:
+        appender.discard()
+        raise UploadError(460, "checksum mismatch: the chunk was discarded")
+
+
+def _progress_headers(request: Request, app: Services, session: Session) -> dict[str, str]:
+    headers = {
+        "upload-offset": str(app.uploads.offset(session)),
+        "upload-expires": http_date(session.expires),
+        "cache-control": "no-store",
+    }
+    if session.video_name is not None:
+        headers["video-url"] = video_url(request, app.settings, session.video_name)
+    return headers
+
+
+async def _receive(request: Request, app: Services, session: Session) -> Session:
+    """Append this request's body at the session's offset; ingest once complete."""
+    with app.uploads.appending(session) as appender:
+        if request.method == "PATCH" and _decimal_header(request, "upload-offset") != appender.offset:
+            raise UploadError(409, f"Upload-Offset does not match the upload's offset {appender.offset}")
+        try:
+            await _append_body(request, appender, session.length - appender.offset)
+        finally:
+            session = app.uploads.touch(_lookup(app, session.id))
+        if appender.offset == session.length:
+            session = await _complete(app, session)
+    return session
+
+
+async def _complete(app: Services, session: Session) -> Session:
+    """Run the finished bytes through ingest; a refusal ends the upload for good."""
+    try:
+        async with app.store.staged(adopt=app.uploads.data_path(session)) as staged:
+            name = await ingest(app.store, staged, session.name, Publish.UNIQUE, app.settings.accept_any_file)
+    except UploadError:
+        app.uploads.remove(session.id)
+        raise
+    return app.uploads.finish(session, name)
+
+
+@router.options("/", status_code=204, include_in_schema=False)
+@router.options("/{upload_id}", status_code=204, include_in_schema=False)
+async def capabilities(app: Services = Depends(services)) -> Response:
+    """What this tus server supports."""
+    return Response(status_code=204, headers={
+        "tus-version": TUS_VERSION,
+        "tus-extension": EXTENSIONS,
+        "tus-max-size": str(app.settings.max_upload_bytes),
+        "tus-checksum-algorithm": ",".join(CHECKSUMS),
+    })
+
+
+@router.post("/", status_code=201, dependencies=_writes)
+async def create_upload(request: Request, app: Services = Depends(services)) -> Response:
+    """Create an upload (``Upload-Length``, ``Upload-Metadata`` with ``filename``), optionally with bytes."""
+    length = _decimal_header(request, "upload-length")
+    if length > app.settings.max_upload_bytes:
+        raise too_large(app.settings.max_upload_bytes)
+    raw_metadata = request.headers.get("upload-metadata", "")
+    metadata = _parse_metadata(raw_metadata)
+    session = app.uploads.create(length, metadata, raw_metadata, _video_name(metadata))
+    if request.headers.get("content-type") == CHUNK_TYPE or length == 0:
+        session = await _receive(request, app, session)
+    headers = {"location": f"{base_url(request, app.settings)}/uploads/{session.id}",
+               **_progress_headers(request, app, session)}
+    return Response(status_code=201, headers=headers)
+
+
+@router.head("/{upload_id}", dependencies=_writes)
+async def upload_progress(upload_id: str, request: Request, app: Services = Depends(services)) -> Response:
+    """The offset to resume from (and, once finished, the video's URL)."""
+    session = _lookup(app, upload_id)
+    headers = {**_progress_headers(request, app, session), "upload-length": str(session.length)}
+    if session.raw_metadata:
+        headers["upload-metadata"] = session.raw_metadata
+    return Response(status_code=200, headers=headers)
+
+
+@router.patch("/{upload_id}", status_code=204, dependencies=_writes)
+async def append_chunk(upload_id: str, request: Request, app: Services = Depends(services)) -> Response:
+    """Append bytes at exactly ``Upload-Offset``."""
+    session = _lookup(app, upload_id)
+    if request.headers.get("content-type") != CHUNK_TYPE:
+        raise UploadError(415, f"PATCH bodies must be {CHUNK_TYPE}")
+    if session.video_name is not None:
+        if _decimal_header(request, "upload-offset") != session.length:
+            raise UploadError(409, "the upload is already complete")
+    else:
+        try:
+            session = await _receive(request, app, session)
+        except UploadBusy:
+            raise UploadError(409, "another request is appending to this upload") from None
+        except UnknownUpload:
+            raise UploadError(404, "no such upload") from None
+    return Response(status_code=204, headers=_progress_headers(request, app, session))
+
+
+@router.delete("/{upload_id}", status_code=204, dependencies=_writes)
+async def terminate_upload(upload_id: str, app: Services = Depends(services)) -> Response:
+    """Give up an upload and free what it holds."""
+    _lookup(app, upload_id)
+    app.uploads.remove(upload_id)
+    return Response(status_code=204)
