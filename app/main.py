@@ -15,9 +15,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import library_api, tus_api
+from app import library_api, tus_api, web
 from app.auth import require_writer
 from app.delivery import serve
 from app.ingest import ingest
@@ -52,28 +55,60 @@ def _detail(status_code: int, detail: str, headers: dict[str, str] | None = None
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
 
 
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    """Short JSON for API clients; a friendly page for people in a browser."""
+
     @app.exception_handler(InvalidName)
-    async def invalid_name(request: Request, exc: InvalidName) -> JSONResponse:
+    async def invalid_name(request: Request, exc: InvalidName) -> Response:
         return _detail(400, f"invalid video name: {exc}")
 
     @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        if _wants_html(request):
+            return web.error_page(request, 404, "Video not found", "There is no video with this name.")
         return _detail(404, "no video with this name")
 
     @app.exception_handler(UploadError)
-    async def upload_refused(request: Request, exc: UploadError) -> JSONResponse:
+    async def upload_refused(request: Request, exc: UploadError) -> Response:
         # The request body may be unread; closing makes the client stop sending.
         return _detail(exc.status_code, exc.detail, {**exc.headers, "connection": "close"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and _wants_html(request):
+            return web.error_page(request, 404, "Page not found", "There is nothing at this address.")
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        if _wants_html(request):
+            return web.error_page(request, 500, "Something went wrong",
+                                  "The server could not finish this request. Please try again in a moment.")
+        return _detail(500, "internal error")
+
+
+def _add_cors(app: FastAPI, origins: list[str]) -> None:
+    """Let players and uploaders on the listed origins use the API from their pages."""
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
+                       "If-Range", "Authorization", "Content-Type", *tus_api.REQUEST_HEADERS],
+        expose_headers=["Content-Range", "Accept-Ranges", "Content-Length", "ETag", "Last-Modified",
+                        *tus_api.RESPONSE_HEADERS],
+        max_age=600,
+    )
 
 
 async def healthz() -> dict[str, str]:
     """Liveness for load balancers and process managers."""
     return {"status": "ok"}
-
-
-async def index() -> dict[str, str]:
-    return {"message": "Video upload and streaming service", "upload": "POST /video", "docs": "/docs"}
 
 
 async def upload_video(request: Request, app: Services = Depends(services)) -> JSONResponse:
@@ -117,7 +152,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_error_handlers(app)
 
     app.add_api_route("/healthz", healthz, methods=["GET"])
-    app.add_api_route("/", index, methods=["GET"])
     app.add_api_route("/video", upload_video, methods=["POST"], status_code=201, response_model=VideoInfo,
                       dependencies=[Depends(require_writer)], openapi_extra=_UPLOAD_FORM)
     # The seed's static mount lives on as an alias with the same semantics.
@@ -126,6 +160,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_api_route(path, stream_video, methods=["HEAD"], include_in_schema=False)
     app.include_router(library_api.router)
     app.include_router(tus_api.router)
+    app.include_router(web.router)
+    app.mount("/static", web.static_files, name="static")
+    if settings.cors_origins:
+        _add_cors(app, list(settings.cors_origins))
     return app
 
 

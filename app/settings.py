@@ -34,6 +34,7 @@ class Settings:
     accept_any_file: bool = False
     media_workers: int = 2
     upload_expiry_seconds: int = 24 * 3600
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +67,8 @@ def _convert(name: str, kind: str, raw: str) -> object:
             return _parse_bool(raw)
         if kind == "Path":
             return Path(raw)
+        if kind == "tuple[str, ...]":
+            return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
         return raw
     except ValueError as exc:
         raise SettingsError(f"{PREFIX}{name.upper()}={raw!r}: {exc}") from None

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the benchmark call, when missing:
-# curl and ffprobe (real clients in the tests), nginx and wrk (the benchmark's
-# reference server and load generator).
+# curl and ffprobe (real clients in the tests), chromium (the browser tests,
+# driven by Playwright, which cannot download a browser here), nginx and wrk
+# (the benchmark's reference server and load generator).
 set -euo pipefail
 
-declare -A package_of=([curl]=curl [ffprobe]=ffmpeg [nginx]=nginx-light [wrk]=wrk)
+declare -A package_of=([curl]=curl [ffprobe]=ffmpeg [chromium]=chromium [nginx]=nginx-light [wrk]=wrk)
 missing=()
 for command in "${!package_of[@]}"; do
   command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ] || missing+=("${package_of[$command]}")
@@ -15,4 +16,4 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "installing Debian packages: ${missing[*]}"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null

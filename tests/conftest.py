@@ -105,3 +105,32 @@ def sample_webm(media_dir: Path) -> Path:
 def payload() -> bytes:
     """Incompressible bytes whose every offset is distinguishable."""
     return os.urandom(300_000)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the session (Debian's build; Playwright cannot download one here)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def large_mp4(media_dir: Path) -> Path:
+    """About 40 MB of grainy H.264: big enough that a player seeks with new range requests."""
+    return make_video(media_dir / "large.mp4", seconds=10, width=640, height=360, noise=True,
+                      container_options={"movflags": "faststart"})

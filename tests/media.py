@@ -19,6 +19,7 @@ def make_video(
     video_codec: str = "libx264",
     audio_codec: str | None = "aac",
     container_options: dict[str, str] | None = None,
+    noise: bool = False,
 ) -> Path:
     """Encode a moving test pattern (and a tone) into ``path``; the container follows the suffix."""
     with av.open(str(path), "w", options=container_options or {}) as container:
@@ -27,8 +28,12 @@ def make_video(
         video.pix_fmt = "yuv420p"
         audio = container.add_stream(audio_codec, rate=48000) if audio_codec else None
         frames = int(seconds * rate)
+        if noise:
+            video.codec_context.options = {"preset": "ultrafast", "crf": "12"}
+        random = np.random.default_rng(7)
         for index in range(frames):
-            _encode(container, video, _pattern(index, width, height))
+            frame = _pattern(index, width, height, random if noise else None)
+            _encode(container, video, frame)
         if audio is not None:
             _encode_tone(container, audio, seconds)
         _encode(container, video, None)
@@ -46,12 +51,15 @@ def make_audio(path: Path, seconds: float = 1.0, codec: str = "aac") -> Path:
     return path
 
 
-def _pattern(index: int, width: int, height: int) -> av.VideoFrame:
+def _pattern(index: int, width: int, height: int, random: np.random.Generator | None) -> av.VideoFrame:
+    """A moving gradient; with ``random``, grain that compresses badly (for big files)."""
     x = np.arange(width, dtype=np.uint16)[None, :]
     y = np.arange(height, dtype=np.uint16)[:, None]
     red, green, blue = np.broadcast_arrays((x + index * 4) % 256, (y + index * 2) % 256, ((x + y) // 2) % 256)
     rgb = np.stack([red, green, blue], axis=-1)
-    return av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+    if random is not None:
+        rgb = rgb + random.integers(0, 64, size=rgb.shape, dtype=np.uint16)
+    return av.VideoFrame.from_ndarray((rgb % 256).astype(np.uint8), format="rgb24")
 
 
 def _encode_tone(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:

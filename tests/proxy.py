@@ -18,22 +18,27 @@ class CuttingProxy:
         self.port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._budget: int | None = None
+        self._once = False
         self._lock = threading.Lock()
         self.cuts = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def cut_after(self, client_bytes: int | None) -> None:
-        """Drop connections once ``client_bytes`` more bytes went upstream (None: never)."""
+    def cut_after(self, client_bytes: int | None, once: bool = False) -> None:
+        """Drop connections once ``client_bytes`` more bytes went upstream (None: never).
+
+        With ``once``, only the connection that crosses the budget is dropped.
+        """
         with self._lock:
             self._budget = client_bytes
+            self._once = once
 
     def _spend(self, amount: int) -> int:
-        """How much of ``amount`` may still pass; 0 means cut now."""
+        """How much of ``amount`` may still pass; less than ``amount`` means cut now."""
         with self._lock:
             if self._budget is None:
                 return amount
             allowed = min(amount, self._budget)
-            self._budget -= allowed
+            self._budget = None if allowed < amount and self._once else self._budget - allowed
             return allowed
 
     def _accept(self) -> None:

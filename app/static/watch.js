@@ -1,0 +1,47 @@
+// The watch page's extras: copying the share link and deleting the video.
+
+import { authHeaders, askForToken, forgetToken, tokenRequired } from "./token.js";
+
+const status = document.getElementById("watch-status");
+const copyButton = document.getElementById("copy-button");
+const deleteButton = document.getElementById("delete-button");
+const shareLink = document.getElementById("share-link");
+
+copyButton.hidden = false;
+copyButton.addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(shareLink.value);
+    status.textContent = "Link copied.";
+  } catch {
+    shareLink.select();
+    status.textContent = "Press Ctrl+C (or ⌘C) to copy the selected link.";
+  }
+});
+
+async function remove(name) {
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    const response = await fetch(`/video/${encodeURIComponent(name)}`, { method: "DELETE", headers: await authHeaders() });
+    if (response.status === 401 && tokenRequired() && attempt === 0) {
+      forgetToken();
+      if (await askForToken()) continue;
+    }
+    return response;
+  }
+  return null;
+}
+
+deleteButton.hidden = false;
+deleteButton.addEventListener("click", async () => {
+  const name = deleteButton.dataset.name;
+  if (!confirm(`Delete “${name}”? This cannot be undone.`)) return;
+  try {
+    const response = await remove(name);
+    if (response?.ok) {
+      location.assign("/");
+      return;
+    }
+    status.textContent = `Could not delete: ${response ? (await response.json()).detail : "no access token"}`;
+  } catch (error) {
+    status.textContent = `Could not delete: ${error.message}`;
+  }
+});

@@ -1,0 +1,95 @@
+"""The web pages: the library with its upload area, and the watch page.
+
+Pages are rendered on the server with Jinja2 so that watching works without
+JavaScript; small plain JavaScript modules in ``app/static`` add uploading
+(through the resumable endpoint), deleting and live updates. The same card
+template renders the grid and the fragments the page inserts after an upload.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app.models import VideoInfo, video_info
+from app.services import Services, services
+from app.storage import NotFound
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 48
+templates = Jinja2Templates(directory=HERE / "templates")
+static_files = StaticFiles(directory=HERE / "static")
+router = APIRouter(include_in_schema=False)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+
+
+def _size(size: int) -> str:
+    amount = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if amount < 1000 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "bytes" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    return f"{amount:.1f} TB"
+
+
+def _date(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M") if iso else "–"
+
+
+templates.env.filters.update(duration=_duration, size=_size, date=_date)
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    app: Services = request.app.state.services
+    return templates.TemplateResponse(
+        request, template, {"token_required": bool(app.settings.api_token), **context}, status_code=status_code
+    )
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code, title=title, message=message)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def library_page(request: Request, page: int = Query(1, ge=1), app: Services = Depends(services)):
+    records, total = await app.library.page(PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    videos = [video_info(record, request, app.settings) for record in records]
+    return render(request, "index.html", videos=videos, total=total, page=page,
+                  has_next=page * PAGE_SIZE < total, max_upload_bytes=app.settings.max_upload_bytes)
+
+
+async def _info(request: Request, app: Services, name: str) -> VideoInfo | None:
+    try:
+        return video_info(await app.library.describe(name), request, app.settings)
+    except NotFound:
+        return None
+
+
+@router.get("/watch/{name}", response_class=HTMLResponse)
+async def watch_page(name: str, request: Request, app: Services = Depends(services)):
+    video = await _info(request, app, name)
+    if video is None:
+        return error_page(request, 404, "Video not found",
+                          "There is no video with this name. It may have been deleted or renamed.")
+    return render(request, "watch.html", video=video)
+
+
+@router.get("/fragments/card/{name}", response_class=HTMLResponse)
+async def card_fragment(name: str, request: Request, app: Services = Depends(services)):
+    """One library card, for the page to insert when an upload finishes."""
+    video = await _info(request, app, name)
+    if video is None:
+        return HTMLResponse("", status_code=404)
+    return render(request, "card.html", video=video)

@@ -1,0 +1,255 @@
+"""The web interface in real headless Chromium: uploads, the library grid, playback, seeking,
+resuming after a dropped connection, refusals, the token prompt and cross-origin players."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.browser import OriginServer, screenshot
+from tests.helpers import put_file
+from tests.proxy import CuttingProxy
+from tests.test_live_limits import wait_for
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()
+
+
+def row(page, filename: str):
+    return page.locator(".upload-item", has=page.locator(".upload-name", has_text=filename))
+
+
+def wait_done(page, filename: str) -> None:
+    page.wait_for_selector(f'.upload-item[data-state="done"] >> text="{filename}"', timeout=60_000)
+
+
+def test_uploading_two_videos_shows_progress_then_cards_with_posters(page, server, store_dir, sample_mp4,
+                                                                      sample_webm):
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", [str(sample_mp4), str(sample_webm)])
+    for path in (sample_mp4, sample_webm):
+        wait_done(page, path.name)
+        assert row(page, path.name).locator("progress").evaluate("bar => bar.value") == 100
+        assert row(page, path.name).locator(".upload-percent").inner_text() == "100%"
+        card = page.locator(f'.card[data-name="{path.name}"]')
+        card.wait_for()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                               arg=card.locator("img.poster").element_handle())
+        assert (store_dir / path.name).read_bytes() == path.read_bytes()
+    assert page.locator("#empty-library").is_hidden()
+    assert page.locator("#library-count").inner_text() == "2 videos"
+    screenshot(page, "library-after-upload")
+
+
+def test_library_lists_videos_newest_first_with_their_details(page, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "details.mp4")
+    page.goto(server.url + "/")
+    card = page.locator('.card[data-name="details.mp4"]')
+    assert "0:02" in card.inner_text() and "320×240" in card.inner_text()
+    assert card.locator("img").get_attribute("alt") == "Poster of details.mp4"
+
+
+def test_a_video_plays_to_its_end(page, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "play.mp4")
+    page.goto(server.url + "/watch/play.mp4")
+    ended_at = page.evaluate("""async () => {
+        const video = document.getElementById("player");
+        video.muted = true;
+        await video.play();
+        await new Promise((resolve) => video.addEventListener("ended", resolve, { once: true }));
+        return video.currentTime;
+    }""")
+    assert ended_at == pytest.approx(2.0, abs=0.1)
+    screenshot(page, "watch-page")
+
+
+def test_seeking_fetches_a_range_answered_206_while_playback_goes_on(page, server, store_dir, large_mp4):
+    shutil.copyfile(large_mp4, store_dir / "large.mp4")
+    ranged = []
+    page.on("response", lambda response: ranged.append((response.request.headers.get("range"), response.status))
+            if "/get_video_by_name/large.mp4" in response.url else None)
+    page.goto(server.url + "/watch/large.mp4")
+    resumed_at = page.evaluate("""async () => {
+        const video = document.getElementById("player");
+        video.muted = true;
+        await video.play();
+        const middle = video.duration / 2;
+        video.currentTime = middle;
+        await new Promise((resolve) => video.addEventListener("seeked", resolve, { once: true }));
+        await new Promise((resolve) => {
+            const check = () => (video.currentTime > middle + 0.5 ? resolve() : setTimeout(check, 50));
+            check();
+        });
+        return video.currentTime;
+    }""")
+    assert resumed_at > 5.5
+    later_ranges = [(header, status) for header, status in ranged
+                    if header and header.startswith("bytes=") and not header.startswith("bytes=0-")]
+    assert later_ranges, ranged
+    assert all(status == 206 for _, status in later_ranges)
+
+
+def test_an_upload_cut_by_a_dropped_connection_resumes_and_completes(page, server, store_dir, large_mp4):
+    proxy = CuttingProxy(server.port)
+    page.goto(proxy.url + "/")
+    proxy.cut_after(3 * 1024 * 1024, once=True)
+    page.set_input_files("#file-input", str(large_mp4))
+    row(page, large_mp4.name).locator(".upload-status", has_text="resuming").wait_for()
+    wait_done(page, large_mp4.name)
+    assert proxy.cuts == 1
+    assert (store_dir / large_mp4.name).read_bytes() == large_mp4.read_bytes()
+    proxy.close()
+
+
+def test_a_file_that_is_not_a_video_shows_why_it_was_refused(page, server, tmp_path, store_dir):
+    page_file = put_file(tmp_path, "notes.mp4", b"<html>not a video</html>" * 100)
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", str(page_file))
+    status = row(page, "notes.mp4").locator('.upload-status')
+    page.wait_for_selector('.upload-item[data-state="error"]')
+    assert "not a video" in status.inner_text()
+    assert not (store_dir / "notes.mp4").exists()
+    screenshot(page, "refused-upload")
+
+
+def test_a_file_over_the_limit_is_refused_before_sending(page, start_server, sample_mp4):
+    server = start_server(VIDEO_MAX_UPLOAD_BYTES="1000")
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", str(sample_mp4))
+    page.wait_for_selector('.upload-item[data-state="error"]')
+    assert "too large" in row(page, sample_mp4.name).locator(".upload-status").inner_text()
+
+
+def test_cancel_stops_an_upload_and_frees_it(page, server, store_dir, large_mp4):
+    proxy = CuttingProxy(server.port)
+    page.goto(proxy.url + "/")
+    proxy.cut_after(2 * 1024 * 1024)  # the connection stalls: every retry is cut too
+    page.set_input_files("#file-input", str(large_mp4))
+    row(page, large_mp4.name).locator(".upload-status", has_text="resuming").wait_for()
+    proxy.cut_after(None)
+    row(page, large_mp4.name).locator(".upload-cancel").click()
+    row(page, large_mp4.name).locator(".upload-status", has_text="Cancelled").wait_for()
+    assert wait_for(lambda: not any((store_dir / ".uploads").iterdir())), "the cancelled upload was not freed"
+    assert not (store_dir / large_mp4.name).exists()
+    proxy.close()
+
+
+def test_the_token_is_asked_once_and_kept(page, start_server, store_dir, sample_mp4, sample_webm):
+    server = start_server(VIDEO_API_TOKEN="letmein")
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", str(sample_mp4))
+    page.locator("#token-dialog").wait_for()
+    screenshot(page, "token-prompt")
+    page.fill("#token-input", "letmein")
+    page.click('#token-dialog button[value="ok"]')
+    wait_done(page, sample_mp4.name)
+    assert page.evaluate("() => localStorage.getItem('video-service-token')") == "letmein"
+    page.set_input_files("#file-input", str(sample_webm))
+    wait_done(page, sample_webm.name)
+    assert page.locator("#token-dialog").is_hidden()
+
+
+def test_a_wrong_token_is_asked_for_again(page, start_server, sample_mp4):
+    server = start_server(VIDEO_API_TOKEN="letmein")
+    page.goto(server.url + "/")
+    page.evaluate("() => localStorage.setItem('video-service-token', 'stale')")
+    page.set_input_files("#file-input", str(sample_mp4))
+    page.locator("#token-dialog").wait_for()
+    page.fill("#token-input", "letmein")
+    page.click('#token-dialog button[value="ok"]')
+    wait_done(page, sample_mp4.name)
+
+
+def test_delete_from_the_watch_page_after_confirming(page, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "doomed.mp4")
+    page.goto(server.url + "/watch/doomed.mp4")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-button")
+    page.wait_for_url(server.url + "/")
+    assert not (store_dir / "doomed.mp4").exists()
+    assert page.locator('.card[data-name="doomed.mp4"]').count() == 0
+
+
+def test_watching_works_without_javascript(chromium, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "plain.mp4")
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(server.url + "/watch/plain.mp4")
+    assert page.locator("#player source").get_attribute("src") == f"{server.url}/get_video_by_name/plain.mp4"
+    assert page.locator("#player").get_attribute("poster") == f"{server.url}/video/plain.mp4/poster.jpg"
+    assert page.locator("#delete-button").is_hidden()
+    context.close()
+
+
+def test_pages_fit_a_phone_screen(chromium, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "phone.mp4")
+    context = chromium.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    for path, name in (("/", "library-phone"), ("/watch/phone.mp4", "watch-phone")):
+        page.goto(server.url + path)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+        screenshot(page, name)
+    context.close()
+
+
+def test_missing_video_and_empty_library_have_friendly_pages(page, server):
+    page.goto(server.url + "/")
+    assert page.locator("#empty-library").is_visible()
+    response = page.goto(server.url + "/watch/nothing-here.mp4")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "Video not found"
+    screenshot(page, "missing-video")
+
+
+CROSS_ORIGIN_PAGE = """<!doctype html><meta charset="utf-8"><title>player</title>
+<video id="v" crossorigin="anonymous" muted preload="metadata"></video>
+<script>
+async function probe(url) {
+  const result = {};
+  try {
+    const response = await fetch(url, { headers: { Range: "bytes=0-99" } });
+    result.status = response.status;
+    result.contentRange = response.headers.get("content-range");
+    result.bytes = (await response.arrayBuffer()).byteLength;
+  } catch (error) {
+    result.fetchError = String(error);
+  }
+  const video = document.getElementById("v");
+  result.video = await new Promise((resolve) => {
+    video.addEventListener("loadedmetadata", () => resolve("loaded"), { once: true });
+    video.addEventListener("error", () => resolve("error"), { once: true });
+    video.src = url;
+  });
+  return result;
+}
+</script>"""
+
+
+@pytest.fixture
+def origins():
+    allowed, other = OriginServer(CROSS_ORIGIN_PAGE), OriginServer(CROSS_ORIGIN_PAGE)
+    yield allowed, other
+    allowed.close()
+    other.close()
+
+
+def test_players_on_an_allowed_origin_can_fetch_ranges_and_play(page, start_server, store_dir, sample_mp4, origins):
+    allowed, _ = origins
+    server = start_server(VIDEO_CORS_ORIGINS=allowed.url)
+    shutil.copyfile(sample_mp4, store_dir / "shared.mp4")
+    page.goto(allowed.url + "/")
+    result = page.evaluate("url => probe(url)", f"{server.url}/get_video_by_name/shared.mp4")
+    assert result == {"status": 206, "contentRange": f"bytes 0-99/{sample_mp4.stat().st_size}", "bytes": 100,
+                      "video": "loaded"}
+
+
+def test_players_on_other_origins_are_refused(page, start_server, store_dir, sample_mp4, origins):
+    allowed, other = origins
+    server = start_server(VIDEO_CORS_ORIGINS=allowed.url)
+    shutil.copyfile(sample_mp4, store_dir / "shared.mp4")
+    page.goto(other.url + "/")
+    result = page.evaluate("url => probe(url)", f"{server.url}/get_video_by_name/shared.mp4")
+    assert "fetchError" in result and result["video"] == "error"

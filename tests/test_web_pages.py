@@ -1,0 +1,110 @@
+"""The pages as HTML, error pages for people and for programs, and CORS, in-process."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.media import make_video
+
+HTML = {"accept": "text/html,application/xhtml+xml"}
+
+
+def test_library_page_has_a_labelled_upload_area(client):
+    page = client.get("/", headers=HTML)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<label class="button" for="file-input">' in page.text
+    assert "No videos yet" in page.text
+    assert 'id="empty-library" class="empty" hidden' not in page.text
+
+
+def test_library_page_renders_a_card_per_video(client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "card.mp4")
+    page = client.get("/").text
+    assert 'data-name="card.mp4"' in page
+    assert 'alt="Poster of card.mp4"' in page
+    assert 'id="empty-library" class="empty" hidden' in page
+
+
+def test_card_fragment_matches_the_grid_card(client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "frag.mp4")
+    fragment = client.get("/fragments/card/frag.mp4").text.strip()
+    assert fragment in client.get("/").text
+
+
+def test_card_fragment_of_unknown_video_is_404(client):
+    assert client.get("/fragments/card/none.mp4").status_code == 404
+
+
+def test_watch_page_notes_codecs_browsers_may_not_play(client, store_dir):
+    make_video(store_dir / "hevc.mp4", seconds=0.3, video_codec="libx265")
+    page = client.get("/watch/hevc.mp4").text
+    assert "may not play in your browser" in page
+
+
+def test_unknown_page_is_a_friendly_html_404_for_browsers(client):
+    response = client.get("/no/such/page", headers=HTML)
+    assert response.status_code == 404
+    assert "Page not found" in response.text
+
+
+def test_unknown_route_stays_json_for_programs(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+
+
+def test_server_errors_are_friendly_pages_without_a_trace(store_dir, monkeypatch):
+    app = create_app(Settings(storage_dir=store_dir))
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(app.state.services.library, "page", broken)
+    client = TestClient(app, raise_server_exceptions=False)
+    page = client.get("/", headers=HTML)
+    assert page.status_code == 500
+    assert "Something went wrong" in page.text and "disk on fire" not in page.text
+    api = client.get("/video")
+    assert api.status_code == 500 and api.json() == {"detail": "internal error"}
+
+
+ALLOWED = "http://127.0.0.1:5111"
+
+
+@pytest.fixture
+def cors_client(make_client):
+    return make_client(cors_origins=(ALLOWED,))
+
+
+def test_preflight_from_an_allowed_origin_allows_ranges_and_tus_headers(cors_client):
+    response = cors_client.options("/uploads/", headers={
+        "origin": ALLOWED, "access-control-request-method": "PATCH",
+        "access-control-request-headers": "range, if-none-match, authorization, upload-offset, tus-resumable"})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == ALLOWED
+
+
+def test_responses_expose_range_and_tus_headers_to_allowed_origins(cors_client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "x.mp4")
+    response = cors_client.get("/get_video_by_name/x.mp4", headers={"origin": ALLOWED, "range": "bytes=0-1"})
+    exposed = {name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")}
+    assert {"content-range", "accept-ranges", "content-length", "etag", "location", "upload-offset",
+            "tus-resumable", "video-url"} <= exposed
+
+
+def test_other_origins_get_no_cors_grant(cors_client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "x.mp4")
+    response = cors_client.get("/get_video_by_name/x.mp4", headers={"origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_is_off_by_default(client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "x.mp4")
+    assert "access-control-allow-origin" not in client.get("/get_video_by_name/x.mp4",
+                                                           headers={"origin": ALLOWED}).headers
