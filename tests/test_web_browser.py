@@ -23,7 +23,7 @@ def row(page, filename: str):
 
 
 def wait_done(page, filename: str) -> None:
-    page.wait_for_selector(f'.upload-item[data-state="done"] >> text="{filename}"', timeout=60_000)
+    page.wait_for_selector(f'.upload-item[data-state="done"] >> text="{filename}"', timeout=120_000)
 
 
 def test_uploading_two_videos_shows_progress_then_cards_with_posters(page, server, store_dir, sample_mp4,
@@ -236,20 +236,22 @@ def origins():
     other.close()
 
 
-def test_players_on_an_allowed_origin_can_fetch_ranges_and_play(page, start_server, store_dir, sample_mp4, origins):
-    allowed, _ = origins
-    server = start_server(VIDEO_CORS_ORIGINS=allowed.url)
+@pytest.fixture
+def shared_video_url(start_server, store_dir, sample_mp4, origins) -> str:
+    """A video on a server that lets only the first of ``origins`` use it from its pages."""
+    server = start_server(VIDEO_CORS_ORIGINS=origins[0].url)
     shutil.copyfile(sample_mp4, store_dir / "shared.mp4")
-    page.goto(allowed.url + "/")
-    result = page.evaluate("url => probe(url)", f"{server.url}/get_video_by_name/shared.mp4")
+    return f"{server.url}/get_video_by_name/shared.mp4"
+
+
+def test_players_on_an_allowed_origin_can_fetch_ranges_and_play(page, origins, shared_video_url, sample_mp4):
+    page.goto(origins[0].url + "/")
+    result = page.evaluate("url => probe(url)", shared_video_url)
     assert result == {"status": 206, "contentRange": f"bytes 0-99/{sample_mp4.stat().st_size}", "bytes": 100,
                       "video": "loaded"}
 
 
-def test_players_on_other_origins_are_refused(page, start_server, store_dir, sample_mp4, origins):
-    allowed, other = origins
-    server = start_server(VIDEO_CORS_ORIGINS=allowed.url)
-    shutil.copyfile(sample_mp4, store_dir / "shared.mp4")
-    page.goto(other.url + "/")
-    result = page.evaluate("url => probe(url)", f"{server.url}/get_video_by_name/shared.mp4")
+def test_players_on_other_origins_are_refused(page, origins, shared_video_url):
+    page.goto(origins[1].url + "/")
+    result = page.evaluate("url => probe(url)", shared_video_url)
     assert "fetchError" in result and result["video"] == "error"
