@@ -126,10 +126,12 @@ async def stream_video(name: str, request: Request, app: Services = Depends(serv
 
 
 def _lifespan(app_services: Services):
-    """Background work for as long as the app serves: sweeping expired resumable uploads."""
+    """Start-up notes, and background work for as long as the app serves (sweeping expired uploads)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not app_services.settings.api_token:
+            log.warning("VIDEO_API_TOKEN is not set: anyone who can reach this server may upload and delete videos")
         interval = min(60.0, app_services.settings.upload_expiry_seconds / 4)
         sweeper = asyncio.create_task(sweep_forever(app_services.uploads, interval))
         try:
@@ -147,8 +149,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Video upload and streaming service", lifespan=_lifespan(app_services))
     app.state.services = app_services
     app.add_middleware(TusResumableHeader)
-    if not settings.api_token:
-        log.warning("VIDEO_API_TOKEN is not set: anyone who can reach this server may upload and delete videos")
     _add_error_handlers(app)
 
     app.add_api_route("/healthz", healthz, methods=["GET"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
@@ -61,13 +62,18 @@ def test_reads_stay_public(guarded, stored_name):
         assert guarded.get(path).status_code == 200, path
 
 
+def start_and_stop(settings: Settings) -> None:
+    with TestClient(create_app(settings)):
+        pass
+
+
 def test_open_writes_are_logged_at_start(store_dir, caplog):
     with caplog.at_level(logging.WARNING):
-        create_app(Settings(storage_dir=store_dir))
+        start_and_stop(Settings(storage_dir=store_dir))
     assert "VIDEO_API_TOKEN is not set" in caplog.text
 
 
 def test_no_warning_when_a_token_is_set(store_dir, caplog):
     with caplog.at_level(logging.WARNING):
-        create_app(Settings(storage_dir=store_dir, api_token=TOKEN))
+        start_and_stop(Settings(storage_dir=store_dir, api_token=TOKEN))
     assert "VIDEO_API_TOKEN" not in caplog.text
