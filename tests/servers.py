@@ -1,7 +1,7 @@
-"""A real uvicorn process serving the app on a free loopback port.
+"""Real server processes on free loopback ports: the service under uvicorn, and nginx.
 
-Shared by the test fixtures and the benchmark so both talk to the service the
-way users do: over TCP, through the ASGI server that runs it in production.
+Shared by the test fixtures and the benchmark so both talk to servers the way
+users do: over TCP, through the programs that run them in production.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from string import Template
 
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+NGINX = "/usr/sbin/nginx"
 
 
 def free_port() -> int:
@@ -24,29 +27,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class ServerProcess:
-    """``uvicorn app.main:app`` with ``VIDEO_*`` settings of the caller's choosing."""
+class ManagedProcess:
+    """A child process that counts as started once ``ready()`` is true, and stops on request."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--log-level", "warning", *extra_args]
-        self.process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env})
-        self._wait_until_healthy()
-
-    def _wait_until_healthy(self, timeout: float = 20.0) -> None:
+    def __init__(self, command: list[str], ready: Callable[[], bool], *, cwd: Path | None = None,
+                 env: Mapping[str, str] | None = None, timeout: float = 20.0) -> None:
+        self.process = subprocess.Popen(command, cwd=cwd, env=None if env is None else dict(env),
+                                        stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while not ready():
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("server did not become healthy")
+                raise RuntimeError(f"{command[0]} exited with {self.process.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{command[0]} did not become ready in {timeout} s")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -55,3 +50,50 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+class ServerProcess(ManagedProcess):
+    """``uvicorn app.main:app`` with ``VIDEO_*`` settings of the caller's choosing."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--log-level", "warning", *extra_args]
+        super().__init__(command, lambda: _answers(self.url + "/healthz"), cwd=REPO, env={**os.environ, **env})
+
+
+class NginxProcess(ManagedProcess):
+    """nginx as one process on a free loopback port, from a config template.
+
+    The template gets ``$port`` and ``$workdir`` plus the caller's values;
+    everything nginx writes stays in ``workdir``.
+    """
+
+    def __init__(self, template: Path, workdir: Path, **values: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.error_log = workdir / "error.log"
+        config = workdir / "nginx.conf"
+        config.write_text(Template(template.read_text()).substitute(port=self.port, workdir=workdir, **values))
+        super().__init__([NGINX, "-p", str(workdir), "-e", str(self.error_log), "-c", str(config)],
+                         lambda: _listening(self.port))
+
+    def errors(self) -> str:
+        """What nginx logged at warn level or above (empty when all went well)."""
+        return self.error_log.read_text() if self.error_log.exists() else ""

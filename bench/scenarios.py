@@ -1,0 +1,214 @@
+"""The benchmark's scenarios, one function each, measuring one contender once.
+
+A scenario function takes the run's :class:`Bench` and the server to load and
+returns a :class:`Measurement`. The runner calls it for the service and for
+the reference in alternation, round after round, and takes medians.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import httpx
+
+from bench.load import BenchError, DiscardingSink, abandoned_probes, curl_upload, wrk
+from bench.procs import RssSampler, cpu_seconds, rss_mib
+
+MIB = 1024 * 1024
+RANGE_BYTES = MIB
+SMALL_REQUEST_CONNECTIONS = 32
+STREAMS = 64
+UPLOAD_FILENAME = "bench-upload.bin"
+PROBES_TIME_LIMIT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big and how long: the default run, or ``--quick``'s smoke test."""
+
+    full_bytes: int
+    big_bytes: int
+    rounds: int
+    duration_s: float
+    probes: int
+    probe_concurrency: int = 8
+    probe_read_bytes: int = 64 * 1024
+    idle_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Server:
+    """A contender as the load sees it: where it listens and which process does the work."""
+
+    name: str
+    url: str
+    pid: int
+
+    def video_url(self, path: Path) -> str:
+        return f"{self.url}/get_video_by_name/{path.name}"
+
+
+@dataclass
+class Bench:
+    """Everything the scenarios share for the whole run."""
+
+    profile: Profile
+    service: Server
+    nginx: Server
+    full_file: Path
+    big_file: Path
+    token: str
+    etags: dict[str, str] = field(default_factory=dict)
+    round: int = 0
+
+
+@dataclass
+class Measurement:
+    """One contender's numbers for one scenario in one round, and anything that looked wrong."""
+
+    values: dict[str, float]
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scenario bound to its contenders: (name, measure once) for the service and its reference."""
+
+    key: str
+    runs: tuple[tuple[str, Callable[[], Measurement]], ...]
+
+
+def full_download(bench: Bench, server: Server, clients: int) -> Measurement:
+    """Whole-file GETs back to back: raw streaming throughput, where nginx uses sendfile."""
+    result = wrk(server.video_url(bench.full_file), clients, bench.profile.duration_s, timeout_s=60)
+    return Measurement({"mb_per_s": result.mb_per_s}, result.problems())
+
+
+def random_ranges(bench: Bench, server: Server) -> Measurement:
+    """1 MiB at random offsets of the big file, like players seeking: per-request cost plus copying."""
+    args = ("ranges", str(bench.big_file.stat().st_size), str(RANGE_BYTES), str(bench.round + 1))
+    result = wrk(server.video_url(bench.big_file), SMALL_REQUEST_CONNECTIONS, bench.profile.duration_s,
+                 script_args=args)
+    return Measurement({"requests_per_s": result.requests_per_s, "p99_ms": result.p99_ms}, result.problems())
+
+
+def first_bytes(bench: Bench, server: Server) -> Measurement:
+    """``Range: bytes=0-1``: nearly no body, so this is the fixed cost of one request."""
+    result = wrk(server.video_url(bench.big_file), SMALL_REQUEST_CONNECTIONS, bench.profile.duration_s,
+                 headers=("Range: bytes=0-1",))
+    return Measurement({"requests_per_s": result.requests_per_s}, result.problems())
+
+
+def probes_then_idle(bench: Bench, server: Server) -> Measurement:
+    """Clients that start a whole-file stream and hang up; then the server's CPU while nobody is connected.
+
+    A server that does not notice the hang-ups keeps reading and sending the
+    rest of each file, which shows as CPU after the clients are gone.
+    """
+    profile = bench.profile
+    result = abandoned_probes(server.video_url(bench.big_file), profile.probes, profile.probe_concurrency,
+                              profile.probe_read_bytes, PROBES_TIME_LIMIT_S)
+    before = cpu_seconds(server.pid)
+    time.sleep(profile.idle_s)
+    idle_cpu = cpu_seconds(server.pid) - before
+    return Measurement({"probes_per_s": result.per_s, "idle_cpu_s": idle_cpu}, result.failures[:5])
+
+
+def not_modified(bench: Bench, server: Server) -> Measurement:
+    """``If-None-Match`` with the current ETag: a revalidating cache, answered 304 without a body."""
+    result = wrk(server.video_url(bench.big_file), SMALL_REQUEST_CONNECTIONS, bench.profile.duration_s,
+                 headers=(f"If-None-Match: {bench.etags[server.name]}",))
+    return Measurement({"requests_per_s": result.requests_per_s}, result.problems())
+
+
+def many_streams(bench: Bench, server: Server) -> Measurement:
+    """64 clients each downloading the big file at once: fairness under load, and memory per stream.
+
+    The RSS before the streams start is kept too, to tell what the streams cost
+    from what the process holds anyway.
+    """
+    before = rss_mib(server.pid)
+    with RssSampler(server.pid) as rss:
+        result = wrk(server.video_url(bench.big_file), STREAMS, bench.profile.duration_s, timeout_s=60)
+    values = {"mb_per_s": result.mb_per_s, "peak_rss_mib": rss.peak_mib, "rss_before_mib": before}
+    return Measurement(values, result.problems())
+
+
+def upload_to_service(bench: Bench) -> Measurement:
+    """The big file as a multipart upload to ``POST /video``, with the memory it costs the server.
+
+    The time is curl's total, so it includes the service syncing the file to
+    disk before it answers 201. The stored copy is deleted again afterwards.
+    """
+    server = bench.service
+    auth = f"Authorization: Bearer {bench.token}"
+    before = rss_mib(server.pid)
+    with RssSampler(server.pid) as rss:
+        result = curl_upload(f"{server.url}/video", bench.big_file, UPLOAD_FILENAME, headers=(auth,))
+    if result.status != 201:
+        raise BenchError(f"upload answered {result.status}: {result.body[:200]}")
+    stored = json.loads(result.body)["name"]
+    deleted = httpx.delete(f"{server.url}/video/{stored}", headers={"Authorization": f"Bearer {bench.token}"})
+    problems = [] if deleted.status_code == 204 else [f"DELETE of the upload answered {deleted.status_code}"]
+    values = {"mb_per_s": bench.big_file.stat().st_size / result.seconds / 1e6,
+              "rss_growth_mib": rss.peak_mib - before}
+    return Measurement(values, problems)
+
+
+def upload_to_sink(bench: Bench) -> Measurement:
+    """The same curl upload into a loopback socket that discards it: the ceiling for any server."""
+    with DiscardingSink() as sink:
+        result = curl_upload(f"{sink.url}/video", bench.big_file, UPLOAD_FILENAME)
+    if result.status != 201 or sink.error is not None:
+        raise BenchError(f"the discarding sink failed: status {result.status}, {sink.error!r}")
+    return Measurement({"mb_per_s": bench.big_file.stat().st_size / result.seconds / 1e6})
+
+
+def scenarios(bench: Bench) -> list[Scenario]:
+    """Every scenario in run order, each with its two contenders."""
+
+    def against_nginx(key: str, measure: Callable[[Bench, Server], Measurement]) -> Scenario:
+        return Scenario(key, (("service", partial(measure, bench, bench.service)),
+                              ("nginx", partial(measure, bench, bench.nginx))))
+
+    return [
+        against_nginx("full_1", partial(full_download, clients=1)),
+        against_nginx("full_8", partial(full_download, clients=8)),
+        against_nginx("ranges", random_ranges),
+        against_nginx("first_bytes", first_bytes),
+        against_nginx("probes", probes_then_idle),
+        against_nginx("not_modified", not_modified),
+        against_nginx("streams", many_streams),
+        Scenario("upload", (("service", partial(upload_to_service, bench)),
+                            ("reference", partial(upload_to_sink, bench)))),
+    ]
+
+
+def check_server(server: Server, bench: Bench) -> str:
+    """Fail before measuring if a server does not answer as the scenarios assume; return the big file's ETag.
+
+    Without this, a server answering 404 or ignoring Range would look fast.
+    """
+    big_url = server.video_url(bench.big_file)
+    with open(bench.big_file, "rb") as source:
+        first_two = source.read(2)
+    with httpx.Client(timeout=10) as client:
+        for path in (bench.full_file, bench.big_file):
+            head = client.head(server.video_url(path))
+            if head.status_code != 200 or head.headers.get("content-length") != str(path.stat().st_size):
+                raise BenchError(f"{server.name}: HEAD {path.name} answered {head.status_code} {dict(head.headers)}")
+        etag = client.head(big_url).headers.get("etag")
+        if not etag:
+            raise BenchError(f"{server.name} sends no ETag")
+        ranged = client.get(big_url, headers={"Range": "bytes=0-1"})
+        if ranged.status_code != 206 or ranged.content != first_two:
+            raise BenchError(f"{server.name}: bytes=0-1 answered {ranged.status_code} with {ranged.content[:10]!r}")
+        cached = client.get(big_url, headers={"If-None-Match": etag})
+        if cached.status_code != 304:
+            raise BenchError(f"{server.name}: If-None-Match answered {cached.status_code}, not 304")
+    return etag
