@@ -16,7 +16,7 @@ from app.services import Services, services
 _bearer = HTTPBearer(auto_error=False, description="VIDEO_API_TOKEN, when the server has one")
 
 
-def require_writer(
+async def require_writer(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     app: Services = Depends(services),
 ) -> None:

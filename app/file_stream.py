@@ -235,6 +235,8 @@ def _coalesce(ranges: Sequence[ByteRange]) -> list[ByteRange]:
 # --- the response -----------------------------------------------------------
 
 Segment = bytes | ByteRange
+# Bodies up to this size are read and sent at once, without watching for a disconnect.
+ONE_MESSAGE_BYTES = 64 * 1024
 
 
 class RangeResponse(Response):
@@ -251,22 +253,34 @@ class RangeResponse(Response):
         status_code: int,
         headers: list[tuple[bytes, bytes]],
         segments: Sequence[Segment] = (),
+        length: int = 0,
     ) -> None:
         self.source = source
         self.status_code = status_code
         self.raw_headers = headers
         self.segments = segments
+        self.length = length
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            if self.segments:
+            if self.length > ONE_MESSAGE_BYTES:
                 await self._send_segments(receive, send)
-            else:
-                await send({"type": "http.response.body", "body": b""})
+            else:  # small bodies (probes, short ranges): one message, nothing to watch
+                await send({"type": "http.response.body", "body": await self._collect()})
         finally:
             self.source.close()
+
+    async def _collect(self) -> bytes:
+        parts = []
+        for segment in self.segments:
+            if isinstance(segment, bytes):
+                parts.append(segment)
+            else:
+                async with aclosing(self.source.chunks(segment.first, segment.last + 1)) as chunks:
+                    parts += [chunk async for chunk in chunks]
+        return b"".join(parts)
 
     async def _send_segments(self, receive: Receive, send: Send) -> None:
         disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
@@ -374,12 +388,12 @@ def range_requests_response(
     if not ranges:
         full["content-length"] = str(source.size)
         segments = [ByteRange(0, source.size - 1)] if method == "GET" and source.size else []
-        return RangeResponse(source, 200, _encode(full), segments)
+        return RangeResponse(source, 200, _encode(full), segments, source.size if segments else 0)
     if len(ranges) == 1:
         only = ranges[0]
         full["content-range"] = only.content_range(source.size)
         full["content-length"] = str(only.length)
-        return RangeResponse(source, 206, _encode(full), ranges)
+        return RangeResponse(source, 206, _encode(full), ranges, only.length)
     full["content-type"], segments, length = _multipart_segments(ranges, source.size, content_type)
     full["content-length"] = str(length)
-    return RangeResponse(source, 206, _encode(full), segments)
+    return RangeResponse(source, 206, _encode(full), segments, length)

@@ -26,6 +26,6 @@ class Services:
         return cls(settings, store, library, UploadSessions(store.resumable_dir, settings.upload_expiry_seconds))
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     """FastAPI dependency: the services of the app serving this request."""
     return request.app.state.services

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import os
 import secrets
 import stat
@@ -28,6 +29,7 @@ RESUMABLE_DIR = ".uploads"
 SIDECAR_KINDS = ("json", "jpg")
 STALE_STAGING_SECONDS = 24 * 3600
 _MAX_NUMBERED_TRIES = 100
+_READ_NO_SYMLINK = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class NotFound(LookupError):
@@ -200,17 +202,27 @@ class LocalStore:
 
     def open(self, name: str) -> LocalFile:
         """Open a stored file for reading; symlinks may point only inside the store."""
-        path = os.path.realpath(self.root / check_stored_name(name))
-        folder, resolved_name = os.path.split(path)
+        path = self.root / check_stored_name(name)
+        try:
+            fd = os.open(path, _READ_NO_SYMLINK)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise NotFound(name) from exc
+            fd = self._open_symlink_target(path, name)
+        return self._regular(fd, name)
+
+    def _open_symlink_target(self, link: Path, name: str) -> int:
+        """Follow a symlink only to a visible file directly inside the store."""
+        target = os.path.realpath(link)
+        folder, resolved_name = os.path.split(target)
         if folder != str(self.root) or resolved_name.startswith("."):
             raise NotFound(name)
-        return self._open_regular(path, name)
-
-    def _open_regular(self, path: str | Path, name: str) -> LocalFile:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            return os.open(target, _READ_NO_SYMLINK)
         except OSError as exc:
             raise NotFound(name) from exc
+
+    def _regular(self, fd: int, name: str) -> LocalFile:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise NotFound(name)
@@ -270,7 +282,10 @@ class LocalStore:
         os.replace(temporary, target)
 
     def open_sidecar(self, name: str, kind: str) -> LocalFile:
-        return self._open_regular(self._sidecar_path(name, kind), name)
+        try:
+            return self._regular(os.open(self._sidecar_path(name, kind), _READ_NO_SYMLINK), name)
+        except OSError as exc:
+            raise NotFound(name) from exc
 
     def _sweep_stale_staging(self) -> None:
         """Remove debris of a crashed process; young files may belong to a live worker."""

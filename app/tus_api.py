@@ -55,7 +55,7 @@ class TusResumableHeader:
         await self.app(scope, receive, send_with_version)
 
 
-def require_tus_version(request: Request) -> None:
+async def require_tus_version(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise UploadError(412, f"this server speaks tus {TUS_VERSION}", {"tus-version": TUS_VERSION})
 
