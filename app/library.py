@@ -4,8 +4,8 @@ Metadata and posters are derived data, kept as sidecars of the store and keyed
 by the ETag of the version they were computed from. A replaced video (new
 ETag) is probed again on first need, a video copied in by hand gets them on
 first need, and a deleted one takes its sidecars along; so nothing stale is
-ever served. The probing runs in worker threads, a few at a time, so that
-streams on the event loop never wait for it.
+ever served. The probing runs in the media worker processes, a few at a
+time, so that streams on the event loop never wait for it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from app.media import MediaInfo, NotAVideo, browser_playback, inspect, poster_jpeg
+from app.media import MediaInfo, MediaWorkers, browser_playback
 from app.media_types import content_type_for
 from app.storage import LocalStore, NotFound
 
@@ -54,21 +54,12 @@ class _Derived:
         return cls(raw["source_etag"], media, raw["problem"], raw["has_poster"])
 
 
-def _probe(path: str, name: str) -> tuple[MediaInfo | None, str | None, bytes | None]:
-    """Blocking: metadata (or why there is none) and a poster."""
-    try:
-        info = inspect(path, name)
-    except NotAVideo as exc:
-        return None, str(exc), None
-    return info, None, poster_jpeg(path)
-
-
 class Library:
     """Metadata, posters and listings over a store."""
 
-    def __init__(self, store: LocalStore, workers: int) -> None:
+    def __init__(self, store: LocalStore, media: MediaWorkers) -> None:
         self._store = store
-        self._workers = asyncio.Semaphore(workers)
+        self._media = media
         self._pending: dict[tuple[str, str], asyncio.Future[_Derived]] = {}
 
     async def describe(self, name: str) -> VideoRecord:
@@ -123,8 +114,7 @@ class Library:
     async def _probe_and_store(self, name: str) -> _Derived:
         source = self._store.open(name)
         try:
-            async with self._workers:
-                media, problem, poster = await asyncio.to_thread(_probe, source.local_path, name)
+            media, problem, poster = await self._media.run("describe_with_poster", source.local_path, name)
             if poster is not None:
                 self._store.write_sidecar(name, "jpg", poster)
             derived = _Derived(source.etag, media, problem, poster is not None)

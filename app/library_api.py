@@ -112,7 +112,7 @@ async def put_video(name: str, request: Request, app: Services = Depends(service
         async with _locks.hold(name):
             existed = _check_write_preconditions(request, app, name)
             try:
-                await ingest(app.store, staged, name, mode, app.settings.accept_any_file)
+                await ingest(app, staged, name, mode)
             except AlreadyExists:
                 raise _PRECONDITION_FAILED from None
     info = video_info(await app.library.describe(name), request, app.settings)

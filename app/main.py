@@ -115,7 +115,7 @@ async def upload_video(request: Request, app: Services = Depends(services)) -> J
     """Store the multipart field ``file`` as a new video under a new, unique name."""
     async with app.store.staged() as staged:
         name = await receive_multipart_file(request, staged, app.settings.max_upload_bytes)
-        name = await ingest(app.store, staged, name, Publish.UNIQUE, app.settings.accept_any_file)
+        name = await ingest(app, staged, name, Publish.UNIQUE)
     info = video_info(await app.library.describe(name), request, app.settings)
     return JSONResponse(info.model_dump(), status_code=201, headers={"location": info.video_url})
 
@@ -143,6 +143,7 @@ def _lifespan(app_services: Services):
             yield
         finally:
             sweeper.cancel()
+            app_services.media.close()
 
     return lifespan
 

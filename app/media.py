@@ -1,24 +1,19 @@
-"""Looking inside media files with PyAV: is it a whole video, what is in it, a poster.
+"""What the service knows about media files, and the worker processes that look inside them.
 
-Everything here is blocking CPU and disk work on a local path; callers run it
-in a worker thread so the event loop keeps streaming.
+PyAV runs only in worker processes (``app/media_probe.py``): the server
+process keeps its memory small and its interpreter free for streaming while a
+video is probed, remuxed or turned into a poster, and a crash inside FFmpeg
+costs one worker, not the server.
 """
 
 from __future__ import annotations
 
-import struct
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-
-import av
-import av.error
-
-POSTER_POSITION = 0.10
-POSTER_MAX_WIDTH = 1280
-_IMAGE_FORMATS = {"image2", "gif", "apng", "webp_pipe"}
-_ISO_BMFF_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2"
-_MATROSKA_FORMATS = "matroska,webm"
+from typing import Any
 
 
 class NotAVideo(ValueError):
@@ -40,150 +35,6 @@ class MediaInfo:
     created: str | None
 
 
-# --- whole-file structure ------------------------------------------------------
-
-def _iso_bmff_boxes(path: str | Path) -> list[tuple[bytes, int, int]]:
-    """Top-level boxes of an MP4/MOV as (type, offset, size); a box past the end means truncation."""
-    boxes = []
-    with open(path, "rb") as file:
-        end = file.seek(0, 2)
-        offset = 0
-        while offset < end:
-            file.seek(offset)
-            header = file.read(16)
-            if len(header) < 8:
-                raise NotAVideo("the file is truncated: it ends inside a box header")
-            size, kind = struct.unpack(">I4s", header[:8])
-            if size == 1 and len(header) == 16:
-                size = struct.unpack(">Q", header[8:16])[0]
-            elif size == 0:
-                size = end - offset
-            if size < 8 or offset + size > end:
-                raise NotAVideo(f"the file is truncated: its {kind.decode('latin-1')!r} box runs past the end")
-            boxes.append((kind, offset, size))
-            offset += size
-    return boxes
-
-
-def moov_after_mdat(path: str | Path) -> bool:
-    """Whether a browser must fetch the end of this MP4 before it can start playing."""
-    kinds = [kind for kind, _, _ in _iso_bmff_boxes(path)]
-    return b"moov" in kinds and b"mdat" in kinds and kinds.index(b"moov") > kinds.index(b"mdat")
-
-
-def _read_vint(data: bytes, position: int, keep_marker: bool) -> tuple[int, int, bool]:
-    """An EBML variable-size integer: (value, length, whether it is the 'unknown' value)."""
-    first = data[position]
-    length = 9 - first.bit_length() if first else 9
-    if length > 8 or position + length > len(data):
-        raise NotAVideo("the file is damaged: bad Matroska element")
-    value = int.from_bytes(data[position : position + length], "big")
-    marker = 1 << (7 * length)
-    unknown = value == (marker << 1) - 1 - marker
-    return (value if keep_marker else value - marker), length, unknown
-
-
-def _check_matroska_size(path: str | Path) -> None:
-    """The Segment must be as long as it declares (unless it declares an unknown size)."""
-    with open(path, "rb") as file:
-        end = file.seek(0, 2)
-        file.seek(0)
-        head = file.read(4096)
-    position = 0
-    for expected in (0x1A45DFA3, 0x18538067):  # EBML header, then Segment
-        element, id_length, _ = _read_vint(head, position, keep_marker=True)
-        size, size_length, unknown = _read_vint(head, position + id_length, keep_marker=False)
-        if element != expected:
-            raise NotAVideo("the file is damaged: unexpected Matroska layout")
-        data_start = position + id_length + size_length
-        if element == 0x18538067 and not unknown and data_start + size > end:
-            raise NotAVideo("the file is truncated: the Matroska segment runs past the end")
-        position = data_start + size
-
-
-def _check_complete(path: str | Path, container: av.container.InputContainer) -> None:
-    """Compare what the container declares with what arrived; else demux every packet."""
-    if container.format.name == _ISO_BMFF_FORMATS:
-        _iso_bmff_boxes(path)
-    elif container.format.name == _MATROSKA_FORMATS:
-        _check_matroska_size(path)
-    else:
-        for _ in container.demux():
-            pass
-        container.seek(0)
-
-
-# --- probing ----------------------------------------------------------------------
-
-def _container_name(format_name: str, name: str) -> str:
-    """A short container name users know: mp4, mov, webm, mkv, or FFmpeg's own."""
-    extension = name.rpartition(".")[2].lower()
-    if format_name == _ISO_BMFF_FORMATS:
-        return "mov" if extension == "mov" else "mp4"
-    if format_name == _MATROSKA_FORMATS:
-        return "webm" if extension == "webm" else "mkv"
-    return format_name.split(",")[0]
-
-
-def _first_frame_decodes(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> bool:
-    for frame in container.decode(stream):
-        return frame is not None
-    return False
-
-
-def inspect(path: str | Path, name: str) -> MediaInfo:
-    """Probe a file and prove it is a whole video with a decodable picture, or raise NotAVideo.
-
-    ``name`` is what the file is (or will be) stored as; its extension tells MP4 from MOV.
-    """
-    try:
-        with av.open(str(path)) as container:
-            if container.format.name in _IMAGE_FORMATS or container.format.name.endswith("_pipe"):
-                raise NotAVideo(f"this is a still image ({container.format.name}), not a video")
-            videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-            if not videos:
-                raise NotAVideo("the file has no video stream")
-            _check_complete(path, container)
-            video = videos[0]
-            if not _first_frame_decodes(container, video):
-                raise NotAVideo("no picture in the video stream could be decoded")
-            return _describe(name, container, video)
-    except av.error.FFmpegError as exc:
-        raise NotAVideo(f"not a video file FFmpeg can read ({exc.strerror or 'invalid data'})") from None
-
-
-def _describe(name: str, container: av.container.InputContainer, video: av.video.stream.VideoStream) -> MediaInfo:
-    audio = container.streams.audio[0] if container.streams.audio else None
-    duration = container.duration / av.time_base if container.duration else None
-    if duration is None and video.duration and video.time_base:
-        duration = float(video.duration * video.time_base)
-    rate = video.average_rate or video.guessed_rate
-    return MediaInfo(
-        container=_container_name(container.format.name, name),
-        duration=round(duration, 3) if duration else None,
-        width=video.codec_context.width,
-        height=video.codec_context.height,
-        frame_rate=round(float(rate), 3) if rate else None,
-        video_codec=video.codec_context.name,
-        audio_codec=audio.codec_context.name if audio else None,
-        bitrate=container.bit_rate or None,
-        created=_creation_time(container.metadata.get("creation_time")),
-    )
-
-
-def _creation_time(tag: str | None) -> str | None:
-    """The container's creation_time tag as ISO 8601, when it holds a real date."""
-    if not tag:
-        return None
-    try:
-        moment = datetime.fromisoformat(tag.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.isoformat() if moment.year > 1970 else None
-
-
-# --- what browsers play -------------------------------------------------------------
-
 _BROWSER_VIDEO = {"h264", "vp8", "vp9", "av1"}
 _BROWSER_AUDIO = {None, "aac", "mp3", "opus", "vorbis", "flac"}
 _BROWSER_CONTAINERS = {"mp4", "webm", "mov", "mkv", "ogg"}
@@ -202,47 +53,38 @@ def browser_playback(info: MediaInfo) -> tuple[bool, str | None]:
     return True, None
 
 
-# --- remuxing and posters -----------------------------------------------------------
+def _in_worker(operation: str, *args: Any) -> Any:
+    """Runs in a worker process: the only place that imports PyAV."""
+    from app import media_probe
 
-def faststart(source: Path, target: Path, container: str) -> None:
-    """Rewrite an MP4/MOV with ``moov`` first: the same packets, no re-encode."""
-    options = {"movflags": "faststart"}
-    with av.open(str(source)) as inp, av.open(str(target), "w", format=container, options=options) as out:
-        mapping = {}
-        for stream in inp.streams:
-            if stream.type in ("video", "audio", "subtitle"):
-                mapping[stream.index] = out.add_stream_from_template(stream)
-        for packet in inp.demux(*[inp.streams[i] for i in mapping]):
-            if packet.dts is None:
-                continue
-            packet.stream = mapping[packet.stream.index]
-            out.mux(packet)
+    return getattr(media_probe, operation)(*args)
 
 
-def poster_jpeg(path: str | Path) -> bytes | None:
-    """A JPEG of the keyframe near 10% of the duration, at most POSTER_MAX_WIDTH wide."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                return None
-            video = container.streams.video[0]
-            if container.duration:
-                container.seek(int(container.duration * POSTER_POSITION), backward=True, any_frame=False)
-            frame = next(container.decode(video), None)
-            return _encode_jpeg(frame) if frame is not None else None
-    except av.error.FFmpegError:
-        return None
+class MediaWorkers:
+    """A few worker processes for media operations, started on first use."""
 
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
 
-def _encode_jpeg(frame: av.VideoFrame) -> bytes:
-    width = min(frame.width, POSTER_MAX_WIDTH)
-    height = max(2, round(frame.height * width / frame.width / 2) * 2)
-    encoder = av.CodecContext.create("mjpeg", "w")
-    encoder.width, encoder.height = width, height
-    encoder.pix_fmt = "yuvj420p"
-    encoder.time_base = frame.time_base or 1
-    encoder.options = {"qscale": "3"}
-    still = frame.reformat(width=width, height=height, format="yuvj420p")
-    still.pts = 0
-    packets = encoder.encode(still) + encoder.encode(None)
-    return b"".join(bytes(packet) for packet in packets)
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver: workers fork from a clean process that has PyAV loaded already,
+            # not from this one with its event loop and threads.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["app.media_probe"])
+            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+        return self._pool
+
+    async def run(self, operation: str, *args: Any) -> Any:
+        """Run ``app.media_probe.<operation>(*args)`` in a worker and return its result."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor(), _in_worker, operation, *args)
+        except BrokenProcessPool:
+            self.close()
+            raise NotAVideo("the file could not be read (the media worker stopped)") from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from app.library import Library
+from app.media import MediaWorkers
 from app.resumable import UploadSessions
 from app.settings import Settings
 from app.storage import LocalStore
@@ -18,12 +19,14 @@ class Services:
     store: LocalStore
     library: Library
     uploads: UploadSessions
+    media: MediaWorkers
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         store = LocalStore(settings.storage_dir, settings.chunk_bytes)
-        library = Library(store, settings.media_workers)
-        return cls(settings, store, library, UploadSessions(store.resumable_dir, settings.upload_expiry_seconds))
+        media = MediaWorkers(settings.media_workers)
+        uploads = UploadSessions(store.resumable_dir, settings.upload_expiry_seconds)
+        return cls(settings, store, Library(store, media), uploads, media)
 
 
 async def services(request: Request) -> Services:

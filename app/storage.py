@@ -65,8 +65,8 @@ class LocalFile:
 
     @property
     def local_path(self) -> str:
-        """A path to exactly this opened version, for tools that want a path (PyAV)."""
-        return f"/proc/self/fd/{self._fd}"
+        """A path to exactly this opened version, for tools in other processes (PyAV workers)."""
+        return f"/proc/{os.getpid()}/fd/{self._fd}"
 
     def close(self) -> None:
         if self._fd >= 0:

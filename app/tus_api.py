@@ -170,7 +170,7 @@ async def _complete(app: Services, session: Session) -> Session:
     """Run the finished bytes through ingest; a refusal ends the upload for good."""
     try:
         async with app.store.staged(adopt=app.uploads.data_path(session)) as staged:
-            name = await ingest(app.store, staged, session.name, Publish.UNIQUE, app.settings.accept_any_file)
+            name = await ingest(app, staged, session.name, Publish.UNIQUE)
     except UploadError:
         app.uploads.remove(session.id)
         raise

@@ -161,3 +161,10 @@ def test_a_stream_finishes_when_its_video_is_deleted_through_the_api(live_server
     body, _ = read_while(url, lambda: httpx.delete(f"{live_server.url}/video/{name}").raise_for_status())
     assert body == original
     assert httpx.get(url).status_code == 404
+
+
+def test_media_work_runs_outside_the_server_process(live_server, sample_mp4):
+    run("curl", "-sS", "-F", f"file=@{sample_mp4};filename=isolated.mp4", f"{live_server.url}/video")
+    assert httpx.get(f"{live_server.url}/video/isolated.mp4").json()["video_codec"] == "h264"
+    maps = Path(f"/proc/{live_server.process.pid}/maps").read_text()
+    assert "libavcodec" not in maps and "libavformat" not in maps
