@@ -20,23 +20,15 @@ from app.uploads import UploadError, receive_raw_body
 from app.urls import video_url
 
 router = APIRouter()
-_PRECONDITION_FAILED = UploadError(412, "precondition failed: the video changed or already exists")
 
 
-class _NameLocks:
-    """One lock per written name, so a precondition check and the write it guards happen as one.
-
-    Locks are kept for the life of the process: one small object per name ever written.
-    """
-
-    def __init__(self) -> None:
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-
-    def hold(self, name: str) -> asyncio.Lock:
-        return self._locks[name]
+def _precondition_failed() -> UploadError:
+    return UploadError(412, "precondition failed: the video changed or already exists")
 
 
-_locks = _NameLocks()
+# One lock per written name, so a precondition check and the write it guards happen
+# as one in this process; kept for the life of the process (a small object per name).
+_write_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
 def _current_validators(app: Services, name: str) -> tuple[str | None, float | None]:
@@ -52,7 +44,7 @@ def _check_write_preconditions(request: Request, app: Services, name: str) -> bo
     """Raise 412 when If-Match / If-None-Match refuse the write; return whether the name exists."""
     etag, modified = _current_validators(app, name)
     if evaluate_preconditions(request.method, request.headers, etag, modified) is not None:
-        raise _PRECONDITION_FAILED
+        raise _precondition_failed()
     return etag is not None
 
 
@@ -109,12 +101,12 @@ async def put_video(name: str, request: Request, app: Services = Depends(service
     mode = Publish.CREATE if request.headers.get("if-none-match", "").strip() == "*" else Publish.REPLACE
     async with app.store.staged() as staged:
         await receive_raw_body(request, staged, app.settings.max_upload_bytes)
-        async with _locks.hold(name):
+        async with _write_locks[name]:
             existed = _check_write_preconditions(request, app, name)
             try:
                 await ingest(app, staged, name, mode)
             except AlreadyExists:
-                raise _PRECONDITION_FAILED from None
+                raise _precondition_failed() from None
     info = video_info(await app.library.describe(name), request, app.settings)
     status = 200 if existed else 201
     headers = {} if existed else {"location": video_url(request, app.settings, name)}
@@ -124,7 +116,7 @@ async def put_video(name: str, request: Request, app: Services = Depends(service
 @router.delete("/video/{name}", status_code=204, dependencies=[Depends(require_writer)])
 async def delete_video(name: str, request: Request, app: Services = Depends(services)) -> Response:
     """Remove a video and its metadata; streams already open finish with the bytes they started."""
-    async with _locks.hold(name):
+    async with _write_locks[name]:
         if not _check_write_preconditions(request, app, check_stored_name(name)):
             raise NotFound(name)
         app.store.delete(name)
