@@ -1,18 +1,30 @@
-"""How stored bytes reach the client: streamed by this process through file_stream."""
+"""How stored bytes reach the client.
+
+``proxy`` (the default): this process streams them through ``file_stream``.
+``x-accel``: behind nginx, this process checks the request (name, existence)
+and answers with ``X-Accel-Redirect`` to an internal nginx location that maps
+onto the store; nginx then sends the bytes itself, with its own validators,
+ranges and conditional requests (see ``deploy/nginx-x-accel.conf.template``).
+"""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.file_stream import ByteSource, range_requests_response
+from app.file_stream import content_disposition, range_requests_response
 from app.media_types import content_type_for
 from app.settings import Settings
+from app.storage import LocalFile
 
 
-def serve(request: Request, source: ByteSource, filename: str, settings: Settings) -> Response:
+def serve(request: Request, source: LocalFile, filename: str, settings: Settings) -> Response:
     """A GET/HEAD answer for an opened source, typed by ``filename``'s extension."""
     try:
+        if settings.delivery == "x-accel":
+            return _x_accel(source, filename, settings)
         return range_requests_response(
             request,
             source,
@@ -24,3 +36,14 @@ def serve(request: Request, source: ByteSource, filename: str, settings: Setting
     except BaseException:
         source.close()
         raise
+
+
+def _x_accel(source: LocalFile, filename: str, settings: Settings) -> Response:
+    """Hand the file to nginx; the headers set here are the ones nginx keeps."""
+    source.close()
+    return Response(status_code=200, headers={
+        "x-accel-redirect": f"{settings.x_accel_location}/{quote(source.key)}",
+        "content-type": content_type_for(filename),
+        "content-disposition": content_disposition(filename),
+        "cache-control": settings.cache_control,
+    })

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 PREFIX = "VIDEO_"
+DELIVERIES = ("proxy", "x-accel")
 
 
 class SettingsError(ValueError):
@@ -35,6 +36,8 @@ class Settings:
     media_workers: int = 2
     upload_expiry_seconds: int = 24 * 3600
     cors_origins: tuple[str, ...] = ()
+    delivery: str = "proxy"
+    x_accel_location: str = "/_video_files"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,6 +57,10 @@ class Settings:
         for name in ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "upload_expiry_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.delivery not in DELIVERIES:
+            raise SettingsError(f"{PREFIX}DELIVERY must be one of {', '.join(DELIVERIES)} for a local store")
+        if not self.x_accel_location.startswith("/"):
+            raise SettingsError(f"{PREFIX}X_ACCEL_LOCATION must be a path starting with /")
         if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"{PREFIX}PUBLIC_BASE_URL must start with http:// or https://")
 

@@ -43,9 +43,10 @@ class AlreadyExists(FileExistsError):
 class LocalFile:
     """One opened version of a stored file (satisfies ``file_stream.ByteSource``)."""
 
-    def __init__(self, fd: int, chunk_bytes: int) -> None:
+    def __init__(self, fd: int, key: str, chunk_bytes: int) -> None:
         info = os.fstat(fd)
         self._fd = fd
+        self.key = key  # where it lives, relative to the store's root
         self._chunk_bytes = chunk_bytes
         self.size = info.st_size
         self.last_modified = info.st_mtime
@@ -209,7 +210,7 @@ class LocalStore:
             if exc.errno != errno.ELOOP:
                 raise NotFound(name) from exc
             fd = self._open_symlink_target(path, name)
-        return self._regular(fd, name)
+        return self._regular(fd, name, name)
 
     def _open_symlink_target(self, link: Path, name: str) -> int:
         """Follow a symlink only to a visible file directly inside the store."""
@@ -222,11 +223,11 @@ class LocalStore:
         except OSError as exc:
             raise NotFound(name) from exc
 
-    def _regular(self, fd: int, name: str) -> LocalFile:
+    def _regular(self, fd: int, name: str, key: str) -> LocalFile:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise NotFound(name)
-        return LocalFile(fd, self.chunk_bytes)
+        return LocalFile(fd, key, self.chunk_bytes)
 
     def entries(self) -> list[Entry]:
         """Every stored video, newest first (ties by name)."""
@@ -265,8 +266,11 @@ class LocalStore:
         finally:
             staged.discard()
 
+    def _sidecar_key(self, name: str, kind: str) -> str:
+        return f"{SIDECAR_DIR}/{check_stored_name(name)}.{kind}"
+
     def _sidecar_path(self, name: str, kind: str) -> Path:
-        return self._sidecars / f"{check_stored_name(name)}.{kind}"
+        return self.root / self._sidecar_key(name, kind)
 
     def read_sidecar(self, name: str, kind: str) -> bytes | None:
         try:
@@ -283,9 +287,10 @@ class LocalStore:
 
     def open_sidecar(self, name: str, kind: str) -> LocalFile:
         try:
-            return self._regular(os.open(self._sidecar_path(name, kind), _READ_NO_SYMLINK), name)
+            fd = os.open(self._sidecar_path(name, kind), _READ_NO_SYMLINK)
         except OSError as exc:
             raise NotFound(name) from exc
+        return self._regular(fd, name, self._sidecar_key(name, kind))
 
     def _sweep_stale_staging(self) -> None:
         """Remove debris of a crashed process; young files may belong to a live worker."""

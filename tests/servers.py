@@ -85,8 +85,8 @@ class NginxProcess(ManagedProcess):
     everything nginx writes stays in ``workdir``.
     """
 
-    def __init__(self, template: Path, workdir: Path, **values: object) -> None:
-        self.port = free_port()
+    def __init__(self, template: Path, workdir: Path, port: int | None = None, **values: object) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.error_log = workdir / "error.log"
         config = workdir / "nginx.conf"
