@@ -16,7 +16,7 @@ from app.uploads import UploadError
 async def ingest(app: Services, staged: StagedFile, name: str, mode: Publish) -> str:
     """Validate, faststart and publish ``staged`` as ``name``; return the name it got."""
     if app.settings.accept_any_file:
-        return await staged.publish(name, mode)
+        return await app.store.publish(staged, name, mode)
     try:
         info, needs_faststart = await app.media.run("validate_upload", str(staged.path), name)
     except NotAVideo as exc:
@@ -25,5 +25,5 @@ async def ingest(app: Services, staged: StagedFile, name: str, mode: Publish) ->
         async with app.store.staged() as remuxed:
             remuxed.close()
             if await app.media.run("remux_faststart", str(staged.path), str(remuxed.path), name, info.container):
-                return await remuxed.publish(name, mode)
-    return await staged.publish(name, mode)
+                return await app.store.publish(remuxed, name, mode)
+    return await app.store.publish(staged, name, mode)

@@ -64,9 +64,9 @@ class Library:
 
     async def describe(self, name: str) -> VideoRecord:
         """The record of the version stored under ``name`` now (NotFound if none)."""
-        source = self._store.open(name)
+        source = await self._store.open(name)
         try:
-            derived = self._cached(name, source.etag) or await self._derive(name, source.etag)
+            derived = await self._cached(name, source.etag) or await self._derive(name, source.etag)
             uploaded = datetime.fromtimestamp(source.last_modified, timezone.utc).isoformat()
             return _record(name, source.size, uploaded, derived)
         finally:
@@ -74,7 +74,7 @@ class Library:
 
     async def page(self, limit: int, offset: int) -> tuple[list[VideoRecord], int]:
         """A page of the library, newest first, and how many videos there are in all."""
-        entries = self._store.entries()
+        entries = await self._store.entries()
         wanted = entries[offset : offset + limit]
         records = await asyncio.gather(*(self._describe_if_present(entry.name) for entry in wanted))
         return [record for record in records if record is not None], len(entries)
@@ -83,7 +83,7 @@ class Library:
         """The poster JPEG of the current version, opened for streaming."""
         if not (await self.describe(name)).has_poster:
             raise NotFound(name)
-        return self._store.open_sidecar(name, "jpg")
+        return await self._store.open_sidecar(name, "jpg")
 
     async def _describe_if_present(self, name: str) -> VideoRecord | None:
         try:
@@ -91,8 +91,8 @@ class Library:
         except NotFound:  # deleted between listing and describing
             return None
 
-    def _cached(self, name: str, etag: str) -> _Derived | None:
-        data = self._store.read_sidecar(name, "json")
+    async def _cached(self, name: str, etag: str) -> _Derived | None:
+        data = await self._store.read_sidecar(name, "json")
         if data is None:
             return None
         try:
@@ -112,13 +112,13 @@ class Library:
         return await asyncio.shield(pending)
 
     async def _probe_and_store(self, name: str) -> _Derived:
-        source = self._store.open(name)
+        source = await self._store.open(name)
         try:
             media, problem, poster = await self._media.run("describe_with_poster", source.local_path, name)
             if poster is not None:
-                self._store.write_sidecar(name, "jpg", poster)
+                await self._store.write_sidecar(name, "jpg", poster)
             derived = _Derived(source.etag, media, problem, poster is not None)
-            self._store.write_sidecar(name, "json", derived.to_json())
+            await self._store.write_sidecar(name, "json", derived.to_json())
             return derived
         finally:
             source.close()

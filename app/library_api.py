@@ -31,18 +31,18 @@ def _precondition_failed() -> UploadError:
 _write_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
-def _current_validators(app: Services, name: str) -> tuple[str | None, float | None]:
+async def _current_validators(app: Services, name: str) -> tuple[str | None, float | None]:
     try:
-        current = app.store.open(name)
+        current = await app.store.open(name)
     except NotFound:
         return None, None
     current.close()
     return current.etag, current.last_modified
 
 
-def _check_write_preconditions(request: Request, app: Services, name: str) -> bool:
+async def _check_write_preconditions(request: Request, app: Services, name: str) -> bool:
     """Raise 412 when If-Match / If-None-Match refuse the write; return whether the name exists."""
-    etag, modified = _current_validators(app, name)
+    etag, modified = await _current_validators(app, name)
     if evaluate_preconditions(request.method, request.headers, etag, modified) is not None:
         raise _precondition_failed()
     return etag is not None
@@ -97,12 +97,12 @@ async def put_video(name: str, request: Request, app: Services = Depends(service
     ``If-Match`` guards a replace; ``If-None-Match: *`` only creates.
     """
     check_stored_name(name)
-    _check_write_preconditions(request, app, name)
+    await _check_write_preconditions(request, app, name)
     mode = Publish.CREATE if request.headers.get("if-none-match", "").strip() == "*" else Publish.REPLACE
     async with app.store.staged() as staged:
         await receive_raw_body(request, staged, app.settings.max_upload_bytes)
         async with _write_locks[name]:
-            existed = _check_write_preconditions(request, app, name)
+            existed = await _check_write_preconditions(request, app, name)
             try:
                 await ingest(app, staged, name, mode)
             except AlreadyExists:
@@ -117,7 +117,7 @@ async def put_video(name: str, request: Request, app: Services = Depends(service
 async def delete_video(name: str, request: Request, app: Services = Depends(services)) -> Response:
     """Remove a video and its metadata; streams already open finish with the bytes they started."""
     async with _write_locks[name]:
-        if not _check_write_preconditions(request, app, check_stored_name(name)):
+        if not await _check_write_preconditions(request, app, check_stored_name(name)):
             raise NotFound(name)
-        app.store.delete(name)
+        await app.store.delete(name)
     return Response(status_code=204)

@@ -16,7 +16,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,14 +84,14 @@ class Publish(enum.Enum):
 
 
 class StagedFile:
-    """A file being written inside the store, invisible until published.
+    """A local file being written before it becomes a stored video.
 
     Either appended to with :meth:`write`, or written at :attr:`path` by
-    another writer (a remuxer) once :meth:`close` has been called.
+    another writer (a remuxer) once :meth:`close` has been called. A store's
+    ``publish`` makes it visible; otherwise it is removed when its block ends.
     """
 
-    def __init__(self, root: Path, staging: Path, adopt: Path | None = None) -> None:
-        self._root = root
+    def __init__(self, staging: Path, adopt: Path | None = None) -> None:
         self.path = staging / f"upload-{secrets.token_hex(12)}.part"
         self.published = False
         if adopt is None:
@@ -115,33 +115,6 @@ class StagedFile:
             os.close(self._fd)
             self._fd = -1
 
-    async def publish(self, name: str, mode: Publish = Publish.UNIQUE) -> str:
-        """Sync the bytes and make them visible under ``name`` (as ``mode`` says); return the name."""
-        final = await asyncio.to_thread(self._publish, check_stored_name(name), mode)
-        self.published = True
-        return final
-
-    def _publish(self, name: str, mode: Publish) -> str:
-        self.close()
-        self.size = _fsync_file(self.path)
-        if mode is Publish.REPLACE:
-            os.replace(self.path, self._root / name)
-            final = name
-        else:
-            final = self._link_new(name, _candidates(name) if mode is Publish.UNIQUE else [name])
-        _fsync_dir(self._root)
-        return final
-
-    def _link_new(self, name: str, candidates: Iterable[str]) -> str:
-        for candidate in candidates:
-            try:
-                os.link(self.path, self._root / candidate)
-            except FileExistsError:
-                continue
-            os.unlink(self.path)
-            return candidate
-        raise AlreadyExists(name)
-
     def discard(self) -> None:
         """Remove the staged bytes unless they were published; safe to call twice."""
         self.close()
@@ -149,9 +122,28 @@ class StagedFile:
             self.path.unlink(missing_ok=True)
 
 
-def _candidates(name: str):
-    """The name itself, then numbered variants, then a random one that cannot collide."""
+@asynccontextmanager
+async def staged_in(staging: Path, adopt: Path | None = None) -> AsyncIterator[StagedFile]:
+    """A staging file that is removed again unless published inside the block.
+
+    With ``adopt``, that finished file (on the same filesystem) is moved into staging.
+    """
+    staged = StagedFile(staging, adopt)
+    try:
+        yield staged
+    finally:
+        staged.discard()
+
+
+def candidate_names(name: str, mode: Publish) -> Iterator[str]:
+    """The names a publish may take, in order: just ``name`` unless any free variant will do."""
     yield name
+    if mode is Publish.UNIQUE:
+        yield from _numbered_candidates(name)
+
+
+def _numbered_candidates(name: str) -> Iterator[str]:
+    """Numbered variants, then a random one that cannot collide."""
     for number in range(2, _MAX_NUMBERED_TRIES + 2):
         yield numbered(name, number)
     yield numbered(name, secrets.randbelow(10**12))
@@ -201,7 +193,7 @@ class LocalStore:
             folder.mkdir(parents=True, exist_ok=True)
         self._sweep_stale_staging()
 
-    def open(self, name: str) -> LocalFile:
+    async def open(self, name: str) -> LocalFile:
         """Open a stored file for reading; symlinks may point only inside the store."""
         path = self.root / check_stored_name(name)
         try:
@@ -229,7 +221,7 @@ class LocalStore:
             raise NotFound(name)
         return LocalFile(fd, key, self.chunk_bytes)
 
-    def entries(self) -> list[Entry]:
+    async def entries(self) -> list[Entry]:
         """Every stored video, newest first (ties by name)."""
         found = []
         with os.scandir(self.root) as listing:
@@ -240,7 +232,7 @@ class LocalStore:
                 found.append(Entry(item.name, info.st_size, info.st_mtime))
         return sorted(found, key=lambda entry: (-entry.modified, entry.name))
 
-    def delete(self, name: str) -> None:
+    async def delete(self, name: str) -> None:
         """Remove a video and its sidecars; readers that already opened it finish undisturbed."""
         try:
             (self.root / check_stored_name(name)).unlink()
@@ -254,17 +246,36 @@ class LocalStore:
         """Where unfinished resumable uploads keep their bytes and state."""
         return self._resumable
 
-    @asynccontextmanager
-    async def staged(self, adopt: Path | None = None) -> AsyncIterator[StagedFile]:
-        """A staging file that is removed again unless published inside the block.
+    def staged(self, adopt: Path | None = None):
+        """A staging file inside the store (so publishing is a link), removed unless published."""
+        return staged_in(self._staging, adopt)
 
-        With ``adopt``, that finished file (inside the store) is moved into staging.
-        """
-        staged = StagedFile(self.root, self._staging, adopt)
-        try:
-            yield staged
-        finally:
-            staged.discard()
+    async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
+        """Sync the staged bytes and make them visible under ``name`` as ``mode`` says; return the name."""
+        final = await asyncio.to_thread(self._publish, staged, check_stored_name(name), mode)
+        staged.published = True
+        return final
+
+    def _publish(self, staged: StagedFile, name: str, mode: Publish) -> str:
+        staged.close()
+        staged.size = _fsync_file(staged.path)
+        if mode is Publish.REPLACE:
+            os.replace(staged.path, self.root / name)
+            final = name
+        else:
+            final = self._link_new(staged.path, name, mode)
+        _fsync_dir(self.root)
+        return final
+
+    def _link_new(self, path: Path, name: str, mode: Publish) -> str:
+        for candidate in candidate_names(name, mode):
+            try:
+                os.link(path, self.root / candidate)
+            except FileExistsError:
+                continue
+            os.unlink(path)
+            return candidate
+        raise AlreadyExists(name)
 
     def _sidecar_key(self, name: str, kind: str) -> str:
         return f"{SIDECAR_DIR}/{check_stored_name(name)}.{kind}"
@@ -272,20 +283,20 @@ class LocalStore:
     def _sidecar_path(self, name: str, kind: str) -> Path:
         return self.root / self._sidecar_key(name, kind)
 
-    def read_sidecar(self, name: str, kind: str) -> bytes | None:
+    async def read_sidecar(self, name: str, kind: str) -> bytes | None:
         try:
             return self._sidecar_path(name, kind).read_bytes()
         except FileNotFoundError:
             return None
 
-    def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
+    async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
         """Replace a sidecar atomically, so readers see the old or the new one, never half."""
         target = self._sidecar_path(name, kind)
         temporary = self._staging / f"sidecar-{secrets.token_hex(12)}.part"
         temporary.write_bytes(data)
         os.replace(temporary, target)
 
-    def open_sidecar(self, name: str, kind: str) -> LocalFile:
+    async def open_sidecar(self, name: str, kind: str) -> LocalFile:
         try:
             fd = os.open(self._sidecar_path(name, kind), _READ_NO_SYMLINK)
         except OSError as exc:
