@@ -1,6 +1,8 @@
 """How stored bytes reach the client.
 
 ``proxy`` (the default): this process streams them through ``file_stream``.
+``redirect`` (object stores): a 307 to a short-lived signed URL, so players
+fetch the bytes from the object store (or a CDN in front of it).
 ``x-accel``: behind nginx, this process checks the request (name, existence)
 and answers with ``X-Accel-Redirect`` to an internal nginx location that maps
 onto the store; nginx then sends the bytes itself, with its own validators,
@@ -12,19 +14,24 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from app.file_stream import content_disposition, range_requests_response
 from app.media_types import content_type_for
 from app.settings import Settings
+from app.s3_storage import S3Object
 from app.storage import LocalFile
 
 
-def serve(request: Request, source: LocalFile, filename: str, settings: Settings) -> Response:
+async def serve(request: Request, source: LocalFile | S3Object, filename: str, settings: Settings) -> Response:
     """A GET/HEAD answer for an opened source, typed by ``filename``'s extension."""
     try:
         if settings.delivery == "x-accel":
             return _x_accel(source, filename, settings)
+        if settings.delivery == "redirect":
+            url = await source.media_location()
+            source.close()
+            return RedirectResponse(url, status_code=307, headers={"cache-control": "no-store"})
         return range_requests_response(
             request,
             source,

@@ -114,7 +114,7 @@ class Library:
     async def _probe_and_store(self, name: str) -> _Derived:
         source = await self._store.open(name)
         try:
-            media, problem, poster = await self._media.run("describe_with_poster", source.local_path, name)
+            media, problem, poster = await self._media.run("describe_with_poster", await source.media_location(), name)
             if poster is not None:
                 await self._store.write_sidecar(name, "jpg", poster)
             derived = _Derived(source.etag, media, problem, poster is not None)

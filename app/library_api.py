@@ -75,7 +75,7 @@ async def describe_video(name: str, request: Request, app: Services = Depends(se
 
 async def _poster(name: str, request: Request, app: Services = Depends(services)) -> Response:
     source = await app.library.poster(name)
-    return serve(request, source, f"{name.rpartition('.')[0] or name}.jpg", app.settings)
+    return await serve(request, source, f"{name.rpartition('.')[0] or name}.jpg", app.settings)
 
 
 router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["GET"], summary="Poster JPEG of a video")

@@ -127,7 +127,7 @@ async def stream_video(request: Request) -> Response:
     """
     app: Services = request.app.state.services
     name = request.path_params["name"]
-    return serve(request, await app.store.open(name), name, app.settings)
+    return await serve(request, await app.store.open(name), name, app.settings)
 
 
 def _lifespan(app_services: Services):

@@ -7,8 +7,10 @@ libraries stay out of the server process.
 
 from __future__ import annotations
 
+import io
 import logging
 import struct
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 
@@ -25,12 +27,57 @@ _ISO_BMFF_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2"
 _MATROSKA_FORMATS = "matroska,webm"
 
 
+# --- reading a local path or a signed URL ------------------------------------------------
+
+class _RangeReader(io.RawIOBase):
+    """A seekable file over HTTP range requests: enough to walk a container's top-level layout."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._position = 0
+        self._size = self._fetch(0, 0)[1]
+
+    def _fetch(self, first: int, last: int) -> tuple[bytes, int]:
+        request = urllib.request.Request(self._url, headers={"Range": f"bytes={first}-{last}"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            total = int(response.headers["Content-Range"].rpartition("/")[2])
+            return response.read(), total
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._size if size < 0 else min(self._size, self._position + size)
+        if end <= self._position:
+            return b""
+        data, _ = self._fetch(self._position, end - 1)
+        self._position += len(data)
+        return data
+
+
+def _open_binary(location: str | Path):
+    """A local path as a file, a URL (an object store's signed URL) through range requests."""
+    text = str(location)
+    return _RangeReader(text) if text.startswith(("http://", "https://")) else open(text, "rb")
+
+
 # --- whole-file structure ------------------------------------------------------
 
 def _iso_bmff_boxes(path: str | Path) -> list[tuple[bytes, int, int]]:
     """Top-level boxes of an MP4/MOV as (type, offset, size); a box past the end means truncation."""
     boxes = []
-    with open(path, "rb") as file:
+    with _open_binary(path) as file:
         end = file.seek(0, 2)
         offset = 0
         while offset < end:
@@ -70,7 +117,7 @@ def _read_vint(data: bytes, position: int, keep_marker: bool) -> tuple[int, int,
 
 def _check_matroska_size(path: str | Path) -> None:
     """The Segment must be as long as it declares (unless it declares an unknown size)."""
-    with open(path, "rb") as file:
+    with _open_binary(path) as file:
         end = file.seek(0, 2)
         file.seek(0)
         head = file.read(4096)

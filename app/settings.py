@@ -8,12 +8,14 @@ of the process, and nothing else in the code reads ``os.environ``.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 PREFIX = "VIDEO_"
-DELIVERIES = ("proxy", "x-accel")
+LOCAL_DELIVERIES = ("proxy", "x-accel")
+S3_DELIVERIES = ("proxy", "redirect")
 
 
 class SettingsError(ValueError):
@@ -37,7 +39,27 @@ class Settings:
     upload_expiry_seconds: int = 24 * 3600
     cors_origins: tuple[str, ...] = ()
     delivery: str = "proxy"
+    storage_url: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    staging_dir: str = ""
     x_accel_location: str = "/_video_files"
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.storage_url.startswith("s3://")
+
+    @property
+    def local_store_dir(self) -> Path:
+        """The local store: ``VIDEO_STORAGE_URL`` when it is a path, else ``VIDEO_STORAGE_DIR``."""
+        return Path(self.storage_url) if self.storage_url else self.storage_dir
+
+    @property
+    def staging_path(self) -> Path:
+        """Where uploads to an object store wait on local disk while they are checked."""
+        return Path(self.staging_dir) if self.staging_dir else Path(tempfile.gettempdir()) / "video-service-staging"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,8 +79,9 @@ class Settings:
         for name in ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "upload_expiry_seconds"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
-        if self.delivery not in DELIVERIES:
-            raise SettingsError(f"{PREFIX}DELIVERY must be one of {', '.join(DELIVERIES)} for a local store")
+        allowed = S3_DELIVERIES if self.uses_s3 else LOCAL_DELIVERIES
+        if self.delivery not in allowed:
+            raise SettingsError(f"{PREFIX}DELIVERY must be one of {', '.join(allowed)} for this store")
         if not self.x_accel_location.startswith("/"):
             raise SettingsError(f"{PREFIX}X_ACCEL_LOCATION must be a path starting with /")
         if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):

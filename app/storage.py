@@ -64,8 +64,7 @@ class LocalFile:
             position += len(chunk)
             yield chunk
 
-    @property
-    def local_path(self) -> str:
+    async def media_location(self) -> str:
         """A path to exactly this opened version, for tools in other processes (PyAV workers)."""
         return f"/proc/{os.getpid()}/fd/{self._fd}"
 

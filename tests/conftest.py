@@ -134,3 +134,38 @@ def large_mp4(media_dir: Path) -> Path:
     """About 40 MB of grainy H.264: big enough that a player seeks with new range requests."""
     return make_video(media_dir / "large.mp4", seconds=10, width=640, height=360, noise=True,
                       container_options={"movflags": "faststart"})
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory):
+    """One real S3 server (SeaweedFS, signatures checked) for the session."""
+    from tests.s3 import SeaweedS3
+
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_env(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str]:
+    """The settings of a store of either kind, empty and private to this test."""
+    if request.param == "local":
+        return {"VIDEO_STORAGE_DIR": str(store_dir)}
+    seaweed = request.getfixturevalue("seaweed")
+    prefix = f"t{abs(hash(request.node.nodeid)):x}"
+    return {**seaweed.env("videos", prefix), "VIDEO_STAGING_DIR": str(store_dir.parent / "staging")}
+
+
+@pytest.fixture
+def start_service(store_env: dict[str, str]) -> Iterator[Callable[..., ServerProcess]]:
+    """Start service instances over this test's store (local or S3), with extra settings."""
+    servers: list[ServerProcess] = []
+
+    def start(**env: str) -> ServerProcess:
+        server = ServerProcess({**store_env, **env})
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

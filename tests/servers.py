@@ -31,9 +31,9 @@ class ManagedProcess:
     """A child process that counts as started once ``ready()`` is true, and stops on request."""
 
     def __init__(self, command: list[str], ready: Callable[[], bool], *, cwd: Path | None = None,
-                 env: Mapping[str, str] | None = None, timeout: float = 20.0) -> None:
+                 env: Mapping[str, str] | None = None, timeout: float = 20.0, **popen: object) -> None:
         self.process = subprocess.Popen(command, cwd=cwd, env=None if env is None else dict(env),
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, **popen)
         deadline = time.monotonic() + timeout
         while not ready():
             if self.process.poll() is not None:

