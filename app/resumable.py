@@ -17,13 +17,22 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.s3_resumable import S3UploadSessions
 
 _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 log = logging.getLogger(__name__)
+
+
+def valid_upload_id(upload_id: str) -> bool:
+    """Ids are made here; anything else (a path, say) names no upload."""
+    return _ID.fullmatch(upload_id) is not None
 
 
 class UnknownUpload(LookupError):
@@ -52,12 +61,17 @@ class Session:
 
 
 class Appender:
-    """Exclusive, appending access to a session's bytes, for one request."""
+    """Exclusive, appending access to a session's bytes, for one request.
 
-    def __init__(self, fd: int) -> None:
+    ``start`` and ``offset`` are positions in the upload; the bytes go to
+    ``fd``, where position ``start`` of the upload is at byte ``base``.
+    """
+
+    def __init__(self, fd: int, start: int, base: int) -> None:
         self._fd = fd
-        self.start = os.fstat(fd).st_size
-        self.offset = self.start
+        self._base = base
+        self.start = start
+        self.offset = start
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -67,7 +81,7 @@ class Appender:
 
     def discard(self) -> None:
         """Forget everything this request appended (a bad checksum, too many bytes)."""
-        os.ftruncate(self._fd, self.start)
+        os.ftruncate(self._fd, self._base)
         self.offset = self.start
 
 
@@ -79,7 +93,7 @@ class UploadSessions:
         self._expiry = expiry_seconds
 
     def _paths(self, upload_id: str) -> tuple[Path, Path]:
-        if not _ID.fullmatch(upload_id):
+        if not valid_upload_id(upload_id):
             raise UnknownUpload(upload_id)
         return self._folder / f"{upload_id}.json", self._folder / f"{upload_id}.part"
 
@@ -89,13 +103,13 @@ class UploadSessions:
         temporary.write_text(json.dumps(asdict(session)))
         os.replace(temporary, state)
 
-    def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
+    async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
         session = Session(secrets.token_urlsafe(24), length, metadata, raw_metadata, name, self._new_expiry())
         self._save(session)  # state first: the sweeper finds and removes it should we crash now
         self._paths(session.id)[1].touch(exist_ok=False)
         return session
 
-    def get(self, upload_id: str) -> Session:
+    async def get(self, upload_id: str) -> Session:
         """The live session, or UnknownUpload / ExpiredUpload (which also removes it)."""
         state, _ = self._paths(upload_id)
         try:
@@ -103,11 +117,11 @@ class UploadSessions:
         except FileNotFoundError:
             raise UnknownUpload(upload_id) from None
         if session.expires < time.time():
-            self.remove(upload_id)
+            await self.remove(upload_id)
             raise ExpiredUpload(upload_id)
         return session
 
-    def offset(self, session: Session) -> int:
+    async def offset(self, session: Session) -> int:
         if session.video_name is not None:
             return session.length
         try:
@@ -115,8 +129,8 @@ class UploadSessions:
         except FileNotFoundError:
             raise UnknownUpload(session.id) from None
 
-    @contextmanager
-    def appending(self, session: Session) -> Iterator[Appender]:
+    @asynccontextmanager
+    async def appending(self, session: Session) -> AsyncIterator[Appender]:
         """Exclusive append access; UploadBusy if another request holds it."""
         _, data = self._paths(session.id)
         try:
@@ -128,31 +142,33 @@ class UploadSessions:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise UploadBusy(session.id) from None
-            yield Appender(fd)
+            size = os.fstat(fd).st_size
+            yield Appender(fd, size, size)
         finally:
             os.close(fd)
 
-    def touch(self, session: Session) -> Session:
+    async def touch(self, session: Session) -> Session:
         """Push the expiry back: an upload that makes progress stays alive."""
         renewed = replace(session, expires=self._new_expiry())
         self._save(renewed)
         return renewed
 
-    def data_path(self, session: Session) -> Path:
+    async def take_data(self, session: Session) -> Path:
+        """The finished upload's bytes as a file in the store, for the ingest pipeline to adopt."""
         return self._paths(session.id)[1]
 
-    def finish(self, session: Session, video_name: str) -> Session:
+    async def finish(self, session: Session, video_name: str) -> Session:
         """Remember which video the upload became, so a client can still ask afterwards."""
         finished = replace(session, video_name=video_name)
         self._save(finished)
         self._paths(session.id)[1].unlink(missing_ok=True)
         return finished
 
-    def remove(self, upload_id: str) -> None:
+    async def remove(self, upload_id: str) -> None:
         for path in self._paths(upload_id):
             path.unlink(missing_ok=True)
 
-    def sweep(self) -> int:
+    async def sweep(self) -> int:
         """Remove every expired session; return how many."""
         removed = 0
         now = time.time()
@@ -162,7 +178,7 @@ class UploadSessions:
             except (OSError, ValueError, KeyError):
                 continue
             if expired:
-                self.remove(state.stem)
+                await self.remove(state.stem)
                 removed += 1
         return removed
 
@@ -170,10 +186,10 @@ class UploadSessions:
         return time.time() + self._expiry
 
 
-async def sweep_forever(sessions: UploadSessions, interval: float) -> None:
+async def sweep_forever(sessions: UploadSessions | S3UploadSessions, interval: float) -> None:
     """Remove expired sessions every ``interval`` seconds until cancelled."""
     while True:
         await asyncio.sleep(interval)
-        removed = await asyncio.to_thread(sessions.sweep)
+        removed = await sessions.sweep()
         if removed:
             log.info("removed %d expired resumable uploads", removed)

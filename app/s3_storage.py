@@ -89,12 +89,7 @@ class S3VideoStore:
         self.client = S3Store(bucket, client_options=options, **config)
         self.chunk_bytes = chunk_bytes
         self._staging = staging
-        (staging / "resumable").mkdir(parents=True, exist_ok=True)
-
-    @property
-    def resumable_dir(self) -> Path:
-        """Unfinished resumable uploads, on this instance's disk for now (not yet shared)."""
-        return self._staging / "resumable"
+        staging.mkdir(parents=True, exist_ok=True)
 
     def key(self, relative: str) -> str:
         return self.prefix + relative

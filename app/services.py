@@ -9,6 +9,7 @@ from starlette.requests import Request
 from app.library import Library
 from app.media import MediaWorkers
 from app.resumable import UploadSessions
+from app.s3_resumable import S3UploadSessions
 from app.s3_storage import S3VideoStore
 from app.settings import Settings
 from app.storage import LocalStore
@@ -19,23 +20,21 @@ class Services:
     settings: Settings
     store: LocalStore | S3VideoStore
     library: Library
-    uploads: UploadSessions
+    uploads: UploadSessions | S3UploadSessions
     media: MediaWorkers
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        store = _store(settings)
         media = MediaWorkers(settings.media_workers)
-        uploads = UploadSessions(store.resumable_dir, settings.upload_expiry_seconds)
-        return cls(settings, store, Library(store, media), uploads, media)
-
-
-def _store(settings: Settings) -> LocalStore | S3VideoStore:
-    if settings.uses_s3:
-        return S3VideoStore(settings.storage_url, settings.s3_endpoint, settings.s3_region,
-                            settings.s3_access_key_id, settings.s3_secret_access_key,
-                            settings.staging_path, settings.chunk_bytes)
-    return LocalStore(settings.local_store_dir, settings.chunk_bytes)
+        if settings.uses_s3:
+            s3 = S3VideoStore(settings.storage_url, settings.s3_endpoint, settings.s3_region,
+                              settings.s3_access_key_id, settings.s3_secret_access_key,
+                              settings.staging_path, settings.chunk_bytes)
+            uploads = S3UploadSessions(s3, settings.staging_path, settings.upload_expiry_seconds)
+            return cls(settings, s3, Library(s3, media), uploads, media)
+        local = LocalStore(settings.local_store_dir, settings.chunk_bytes)
+        uploads = UploadSessions(local.resumable_dir, settings.upload_expiry_seconds)
+        return cls(settings, local, Library(local, media), uploads, media)
 
 
 async def services(request: Request) -> Services:

@@ -64,9 +64,9 @@ router = APIRouter(prefix="/uploads", tags=["resumable uploads (tus)"])
 _writes = [Depends(require_writer), Depends(require_tus_version)]
 
 
-def _lookup(app: Services, upload_id: str) -> Session:
+async def _lookup(app: Services, upload_id: str) -> Session:
     try:
-        return app.uploads.get(upload_id)
+        return await app.uploads.get(upload_id)
     except UnknownUpload:
         raise UploadError(404, "no such upload") from None
     except ExpiredUpload:
@@ -141,9 +141,9 @@ async def _append_body(request: Request, appender: Appender, remaining: int) -> 
         raise UploadError(460, "checksum mismatch: the chunk was discarded")
 
 
-def _progress_headers(request: Request, app: Services, session: Session) -> dict[str, str]:
+async def _progress_headers(request: Request, app: Services, session: Session) -> dict[str, str]:
     headers = {
-        "upload-offset": str(app.uploads.offset(session)),
+        "upload-offset": str(await app.uploads.offset(session)),
         "upload-expires": http_date(session.expires),
         "cache-control": "no-store",
     }
@@ -153,28 +153,31 @@ def _progress_headers(request: Request, app: Services, session: Session) -> dict
 
 
 async def _receive(request: Request, app: Services, session: Session) -> Session:
-    """Append this request's body at the session's offset; ingest once complete."""
-    with app.uploads.appending(session) as appender:
+    """Append this request's body at the session's offset; ingest once complete.
+
+    Completion waits until the append has ended, when its bytes are stored.
+    """
+    async with app.uploads.appending(session) as appender:
         if request.method == "PATCH" and _decimal_header(request, "upload-offset") != appender.offset:
             raise UploadError(409, f"Upload-Offset does not match the upload's offset {appender.offset}")
         try:
             await _append_body(request, appender, session.length - appender.offset)
         finally:
-            session = app.uploads.touch(_lookup(app, session.id))
-        if appender.offset == session.length:
-            session = await _complete(app, session)
+            session = await app.uploads.touch(await _lookup(app, session.id))
+    if appender.offset == session.length:
+        session = await _complete(app, session)
     return session
 
 
 async def _complete(app: Services, session: Session) -> Session:
     """Run the finished bytes through ingest; a refusal ends the upload for good."""
     try:
-        async with app.store.staged(adopt=app.uploads.data_path(session)) as staged:
+        async with app.store.staged(adopt=await app.uploads.take_data(session)) as staged:
             name = await ingest(app, staged, session.name, Publish.UNIQUE)
     except UploadError:
-        app.uploads.remove(session.id)
+        await app.uploads.remove(session.id)
         raise
-    return app.uploads.finish(session, name)
+    return await app.uploads.finish(session, name)
 
 
 @router.options("/", status_code=204, include_in_schema=False)
@@ -197,19 +200,19 @@ async def create_upload(request: Request, app: Services = Depends(services)) -> 
         raise too_large(app.settings.max_upload_bytes)
     raw_metadata = request.headers.get("upload-metadata", "")
     metadata = _parse_metadata(raw_metadata)
-    session = app.uploads.create(length, metadata, raw_metadata, _video_name(metadata))
+    session = await app.uploads.create(length, metadata, raw_metadata, _video_name(metadata))
     if request.headers.get("content-type") == CHUNK_TYPE or length == 0:
         session = await _receive(request, app, session)
     headers = {"location": f"{base_url(request, app.settings)}/uploads/{session.id}",
-               **_progress_headers(request, app, session)}
+               **(await _progress_headers(request, app, session))}
     return Response(status_code=201, headers=headers)
 
 
 @router.head("/{upload_id}", dependencies=_writes)
 async def upload_progress(upload_id: str, request: Request, app: Services = Depends(services)) -> Response:
     """The offset to resume from (and, once finished, the video's URL)."""
-    session = _lookup(app, upload_id)
-    headers = {**_progress_headers(request, app, session), "upload-length": str(session.length)}
+    session = await _lookup(app, upload_id)
+    headers = {**(await _progress_headers(request, app, session)), "upload-length": str(session.length)}
     if session.raw_metadata:
         headers["upload-metadata"] = session.raw_metadata
     return Response(status_code=200, headers=headers)
@@ -218,7 +221,7 @@ async def upload_progress(upload_id: str, request: Request, app: Services = Depe
 @router.patch("/{upload_id}", status_code=204, dependencies=_writes)
 async def append_chunk(upload_id: str, request: Request, app: Services = Depends(services)) -> Response:
     """Append bytes at exactly ``Upload-Offset``."""
-    session = _lookup(app, upload_id)
+    session = await _lookup(app, upload_id)
     if request.headers.get("content-type") != CHUNK_TYPE:
         raise UploadError(415, f"PATCH bodies must be {CHUNK_TYPE}")
     if session.video_name is not None:
@@ -231,12 +234,12 @@ async def append_chunk(upload_id: str, request: Request, app: Services = Depends
             raise UploadError(409, "another request is appending to this upload") from None
         except UnknownUpload:
             raise UploadError(404, "no such upload") from None
-    return Response(status_code=204, headers=_progress_headers(request, app, session))
+    return Response(status_code=204, headers=await _progress_headers(request, app, session))
 
 
 @router.delete("/{upload_id}", status_code=204, dependencies=_writes)
 async def terminate_upload(upload_id: str, app: Services = Depends(services)) -> Response:
     """Give up an upload and free what it holds."""
-    _lookup(app, upload_id)
-    app.uploads.remove(upload_id)
+    await _lookup(app, upload_id)
+    await app.uploads.remove(upload_id)
     return Response(status_code=204)

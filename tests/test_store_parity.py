@@ -171,3 +171,30 @@ def test_instances_over_one_object_store_share_everything(start_service, sample_
     assert names(second) == [body["name"]]
     assert httpx.delete(f"{first.url}/video/{body['name']}").status_code == 204
     assert httpx.get(on_second).status_code == 404
+
+
+def test_a_resumable_upload_started_on_one_instance_finishes_on_another(start_service, sample_mp4, store_env):
+    if "VIDEO_STORAGE_URL" not in store_env:
+        pytest.skip("two instances share an object store")
+    first, second = start_service(), start_service()
+    started = Uploader(file_path=str(sample_mp4), client=TusClient(f"{first.url}/uploads/"),
+                       chunk_size=16 * 1024, metadata={"filename": "moved.mp4"})
+    started.upload(stop_at=2 * 16 * 1024)
+    continued = Uploader(file_path=str(sample_mp4), client=TusClient(f"{second.url}/uploads/"),
+                         chunk_size=16 * 1024, url=started.url.replace(first.url, second.url))
+    assert continued.offset == 2 * 16 * 1024
+    continued.upload()
+    assert httpx.get(continued.request.response_headers["video-url"]).content == sample_mp4.read_bytes()
+
+
+def test_two_appends_at_one_offset_on_two_instances_never_both_write(start_service, store_env):
+    if "VIDEO_STORAGE_URL" not in store_env:
+        pytest.skip("two instances share an object store")
+    first, second = start_service(VIDEO_ACCEPT_ANY_FILE="true"), start_service(VIDEO_ACCEPT_ANY_FILE="true")
+    tus = {"tus-resumable": "1.0.0"}
+    location = httpx.post(f"{first.url}/uploads/", headers={**tus, "upload-length": "8"}).headers["location"]
+    chunk = {**tus, "content-type": "application/offset+octet-stream", "upload-offset": "0"}
+    assert httpx.patch(location, content=b"AAAA", headers=chunk).status_code == 204
+    on_second = location.replace(first.url, second.url)
+    assert httpx.patch(on_second, content=b"BBBB", headers=chunk).status_code == 409
+    assert httpx.head(on_second, headers=tus).headers["upload-offset"] == "4"
