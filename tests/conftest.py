@@ -57,19 +57,24 @@ def live_server(live_store: Path) -> Iterator[ServerProcess]:
     server.stop()
 
 
-@pytest.fixture
-def start_server(store_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start uvicorn processes with extra ``VIDEO_*`` settings over this test's store."""
+def _server_starter(base_env: dict[str, str]) -> Iterator[Callable[..., ServerProcess]]:
+    """Yield a function that starts uvicorn processes with ``base_env`` plus extra settings."""
     servers: list[ServerProcess] = []
 
     def start(port: int | None = None, **env: str) -> ServerProcess:
-        server = ServerProcess({"VIDEO_STORAGE_DIR": str(store_dir), **env}, port=port)
+        server = ServerProcess({**base_env, **env}, port=port)
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def start_server(store_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start uvicorn processes with extra ``VIDEO_*`` settings over this test's local store."""
+    yield from _server_starter({"VIDEO_STORAGE_DIR": str(store_dir)})
 
 
 @pytest.fixture
@@ -159,13 +164,4 @@ def store_env(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str]
 @pytest.fixture
 def start_service(store_env: dict[str, str]) -> Iterator[Callable[..., ServerProcess]]:
     """Start service instances over this test's store (local or S3), with extra settings."""
-    servers: list[ServerProcess] = []
-
-    def start(**env: str) -> ServerProcess:
-        server = ServerProcess({**store_env, **env})
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from _server_starter(store_env)
