@@ -11,6 +11,7 @@ ranges and conditional requests (see ``deploy/nginx-x-accel.conf.template``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -19,8 +20,10 @@ from starlette.responses import RedirectResponse, Response
 from app.file_stream import content_disposition, range_requests_response
 from app.media_types import content_type_for
 from app.settings import Settings
-from app.s3_storage import S3Object
 from app.storage import LocalFile
+
+if TYPE_CHECKING:
+    from app.s3_storage import S3Object
 
 
 async def serve(request: Request, source: LocalFile | S3Object, filename: str, settings: Settings) -> Response:

@@ -19,6 +19,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from app import library_api, tus_api, web
 from app.auth import require_writer
@@ -123,11 +124,59 @@ async def upload_video(request: Request, app: Services = Depends(services)) -> J
 async def stream_video(request: Request) -> Response:
     """The video's bytes, with ranges and conditional requests (RFC 9110).
 
-    A plain Starlette route: the hottest path skips FastAPI's dependency solving.
+    Only refusals (a bad or missing name) and CORS requests reach this route:
+    :class:`VideoService` answers the rest before the framework sees them.
     """
     app: Services = request.app.state.services
     name = request.path_params["name"]
     return await serve(request, await app.store.open(name), name, app.settings)
+
+
+STREAM_PREFIXES = ("/get_video_by_name/", "/assets/video/")
+
+
+class VideoService(FastAPI):
+    """FastAPI, with a shortcut for the request that matters most: fetching a video.
+
+    A GET or HEAD of a stored video goes straight to the store and
+    ``file_stream``, past the framework's middleware, exception and routing
+    layers, which cost most of a small request's time (a ``bytes=0-1`` probe, a
+    304). Anything the shortcut does not answer itself (a bad or missing name,
+    a cross-origin request when CORS is on) takes the ordinary route to
+    ``stream_video``, the CORS middleware and the error handlers, so both ways
+    behave alike.
+    """
+
+    cors_enabled: bool = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = _stream_name(scope, self.cors_enabled)
+        if name is not None:
+            app: Services = self.state.services
+            try:
+                source = await app.store.open(name)
+            except Exception:  # answered below, the ordinary way, by the route and its error handlers
+                pass
+            else:
+                response = await serve(Request(scope, receive), source, name, app.settings)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _stream_name(scope: Scope, cors_enabled: bool) -> str | None:
+    """The video a GET or HEAD asks for, when the request is one for the shortcut."""
+    if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        return None
+    if cors_enabled and any(header == b"origin" for header, _ in scope["headers"]):
+        return None
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    for prefix in STREAM_PREFIXES:
+        if path.startswith(prefix):
+            return path[len(prefix):]
+    return None
 
 
 def _lifespan(app_services: Services):
@@ -152,7 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (from ``VIDEO_*`` variables when omitted)."""
     settings = settings or Settings.from_env()
     app_services = Services.build(settings)
-    app = FastAPI(title="Video upload and streaming service", lifespan=_lifespan(app_services))
+    app = VideoService(title="Video upload and streaming service", lifespan=_lifespan(app_services))
     app.state.services = app_services
     app.add_middleware(TusResumableHeader)
     _add_error_handlers(app)
@@ -161,14 +210,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/video", upload_video, methods=["POST"], status_code=201, response_model=VideoInfo,
                       dependencies=[Depends(require_writer)], openapi_extra=_UPLOAD_FORM)
     # The seed's static mount lives on as an alias with the same semantics.
-    for path in ("/get_video_by_name/{name:path}", "/assets/video/{name:path}"):
-        app.add_route(path, stream_video, methods=["GET", "HEAD"], include_in_schema=False)
+    for prefix in STREAM_PREFIXES:
+        app.add_route(prefix + "{name:path}", stream_video, methods=["GET", "HEAD"], include_in_schema=False)
     app.include_router(library_api.router)
     app.include_router(tus_api.router)
     app.include_router(web.router)
     app.mount("/static", web.static_files, name="static")
     if settings.cors_origins:
         _add_cors(app, list(settings.cors_origins))
+        app.cors_enabled = True
     return app
 
 

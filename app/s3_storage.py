@@ -11,9 +11,11 @@ No state lives in the process: any instance can serve any request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import obstore
@@ -25,6 +27,10 @@ from app.media_types import content_type_for
 from app.names import check_stored_name
 from app.storage import SIDECAR_DIR, SIDECAR_KINDS, AlreadyExists, Entry, NotFound, Publish, StagedFile, \
     candidate_names, staged_in
+
+if TYPE_CHECKING:  # obstore declares the type in its stubs only
+    from obstore._get import GetResult
+
 
 NAMES_DIR = ".names"
 PART_BYTES = 8 * 1024 * 1024
@@ -56,11 +62,26 @@ class S3Object:
 
     async def chunks(self, start: int, stop: int) -> AsyncIterator[bytes]:
         """Stream ``[start, stop)`` of exactly this version (a replacement makes it fail)."""
-        try:
-            result = await obstore.get_async(self._client, self.key,
-                                             options={"range": (start, stop), "if_match": self._raw_etag})
+        with self._same_version():
+            result = await self._get(start, stop)
             async for chunk in result.stream(min_chunk_size=self._chunk_bytes):
                 yield bytes(chunk)
+
+    async def read(self, start: int, stop: int) -> bytes:
+        """``[start, stop)`` of exactly this version in one request."""
+        with self._same_version():
+            return bytes(await (await self._get(start, stop)).bytes_async())
+
+    async def _get(self, start: int, stop: int) -> GetResult:
+        """A ranged GET that S3 answers only while the object still has this version's ETag."""
+        return await obstore.get_async(self._client, self.key,
+                                       options={"range": (start, stop), "if_match": self._raw_etag})
+
+    @contextmanager
+    def _same_version(self) -> Iterator[None]:
+        """A replaced or deleted object ends the response as a failed read, never a spliced one."""
+        try:
+            yield
         except (PreconditionError, FileNotFoundError) as exc:
             raise OSError(f"{self.key} changed while being sent") from exc
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from app.library import Library
 from app.media import MediaWorkers
 from app.resumable import UploadSessions
-from app.s3_resumable import S3UploadSessions
-from app.s3_storage import S3VideoStore
 from app.settings import Settings
 from app.storage import LocalStore
+
+if TYPE_CHECKING:
+    from app.s3_resumable import S3UploadSessions
+    from app.s3_storage import S3VideoStore
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         media = MediaWorkers(settings.media_workers)
         if settings.uses_s3:
+            # Imported here so that a local store never loads obstore (about 4 MiB per process).
+            from app.s3_resumable import S3UploadSessions
+            from app.s3_storage import S3VideoStore
+
             s3 = S3VideoStore(settings.storage_url, settings.s3_endpoint, settings.s3_region,
                               settings.s3_access_key_id, settings.s3_secret_access_key,
                               settings.staging_path, settings.chunk_bytes)

@@ -43,8 +43,7 @@ class AlreadyExists(FileExistsError):
 class LocalFile:
     """One opened version of a stored file (satisfies ``file_stream.ByteSource``)."""
 
-    def __init__(self, fd: int, key: str, chunk_bytes: int) -> None:
-        info = os.fstat(fd)
+    def __init__(self, fd: int, info: os.stat_result, key: str, chunk_bytes: int) -> None:
         self._fd = fd
         self.key = key  # where it lives, relative to the store's root
         self._chunk_bytes = chunk_bytes
@@ -63,6 +62,13 @@ class LocalFile:
                 raise OSError(f"file shrank to {position} bytes while being sent")
             position += len(chunk)
             yield chunk
+
+    async def read(self, start: int, stop: int) -> bytes:
+        """One ``pread``: a regular file gives everything asked for unless it shrank."""
+        data = os.pread(self._fd, stop - start, start)
+        if len(data) < stop - start:
+            raise OSError(f"file shrank to {start + len(data)} bytes while being sent")
+        return data
 
     async def media_location(self) -> str:
         """A path to exactly this opened version, for tools in other processes (PyAV workers)."""
@@ -184,6 +190,7 @@ class LocalStore:
 
     def __init__(self, root: Path, chunk_bytes: int) -> None:
         self.root = root.resolve()
+        self._root_text = str(self.root)  # os.path on the hot path: pathlib costs microseconds
         self.chunk_bytes = chunk_bytes
         self._staging = self.root / STAGING_DIR
         self._sidecars = self.root / SIDECAR_DIR
@@ -194,7 +201,7 @@ class LocalStore:
 
     async def open(self, name: str) -> LocalFile:
         """Open a stored file for reading; symlinks may point only inside the store."""
-        path = self.root / check_stored_name(name)
+        path = os.path.join(self._root_text, check_stored_name(name))
         try:
             fd = os.open(path, _READ_NO_SYMLINK)
         except OSError as exc:
@@ -203,11 +210,11 @@ class LocalStore:
             fd = self._open_symlink_target(path, name)
         return self._regular(fd, name, name)
 
-    def _open_symlink_target(self, link: Path, name: str) -> int:
+    def _open_symlink_target(self, link: str, name: str) -> int:
         """Follow a symlink only to a visible file directly inside the store."""
         target = os.path.realpath(link)
         folder, resolved_name = os.path.split(target)
-        if folder != str(self.root) or resolved_name.startswith("."):
+        if folder != self._root_text or resolved_name.startswith("."):
             raise NotFound(name)
         try:
             return os.open(target, _READ_NO_SYMLINK)
@@ -215,10 +222,11 @@ class LocalStore:
             raise NotFound(name) from exc
 
     def _regular(self, fd: int, name: str, key: str) -> LocalFile:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise NotFound(name)
-        return LocalFile(fd, key, self.chunk_bytes)
+        return LocalFile(fd, info, key, self.chunk_bytes)
 
     async def entries(self) -> list[Entry]:
         """Every stored video, newest first (ties by name)."""

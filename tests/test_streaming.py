@@ -292,6 +292,12 @@ def test_if_none_match_hit_is_304_with_etag_and_cache_control(client, stored, fo
     assert "content-length" not in response.headers or response.headers["content-length"] == "0"
 
 
+def test_if_none_match_sent_on_several_lines_counts_every_tag(client, stored):
+    etag = get(client).headers["etag"]
+    response = client.get(URL, headers=[("If-None-Match", '"other"'), ("If-None-Match", etag)])
+    assert response.status_code == 304
+
+
 def test_if_none_match_miss_is_200(client, stored):
     assert get(client, if_none_match='"nope", W/"nope2"').status_code == 200
 
