@@ -38,6 +38,16 @@ def check_stored_name(name: str) -> str:
     return name
 
 
+def is_stored_name(name: str) -> bool:
+    """Whether ``name`` may name a stored video: files named otherwise (hidden, or
+    copied in by hand with characters a name may not carry) are not videos of the store."""
+    try:
+        check_stored_name(name)
+    except InvalidName:
+        return False
+    return True
+
+
 def name_from_filename(filename: str) -> str:
     """Derive a stored name from whatever filename a client sent.
 

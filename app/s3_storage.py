@@ -24,9 +24,9 @@ from obstore.store import S3Store
 
 from app.file_stream import content_disposition
 from app.media_types import content_type_for
-from app.names import check_stored_name
+from app.names import check_stored_name, is_stored_name
 from app.storage import SIDECAR_DIR, SIDECAR_KINDS, AlreadyExists, Entry, NotFound, Publish, StagedFile, \
-    candidate_names, staged_in
+    candidate_names, newest_first, staged_in
 
 if TYPE_CHECKING:  # obstore declares the type in its stubs only
     from obstore._get import GetResult
@@ -131,9 +131,9 @@ class S3VideoStore:
         found = []
         for meta in listing["objects"]:
             name = meta["path"][len(self.prefix):]
-            if name and "/" not in name and not name.startswith("."):
+            if is_stored_name(name):
                 found.append(Entry(name, meta["size"], meta["last_modified"].timestamp()))
-        return sorted(found, key=lambda entry: (-entry.modified, entry.name))
+        return newest_first(found)
 
     async def delete(self, name: str) -> None:
         """Remove a video, its sidecars and its name marker (streams already started may fail)."""

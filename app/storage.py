@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.names import check_stored_name, numbered
+from app.names import check_stored_name, is_stored_name, numbered
 
 STAGING_DIR = ".staging"
 SIDECAR_DIR = ".library"
@@ -181,6 +181,11 @@ class Entry:
     modified: float
 
 
+def newest_first(entries: list[Entry]) -> list[Entry]:
+    """The library's order: newest first, ties by name, the same for every store."""
+    return sorted(entries, key=lambda entry: (-entry.modified, entry.name))
+
+
 class LocalStore:
     """A directory of videos; names are single, visible path components.
 
@@ -233,11 +238,10 @@ class LocalStore:
         found = []
         with os.scandir(self.root) as listing:
             for item in listing:
-                if item.name.startswith(".") or not item.is_file():
-                    continue
-                info = item.stat()
-                found.append(Entry(item.name, info.st_size, info.st_mtime))
-        return sorted(found, key=lambda entry: (-entry.modified, entry.name))
+                if is_stored_name(item.name) and item.is_file():
+                    info = item.stat()
+                    found.append(Entry(item.name, info.st_size, info.st_mtime))
+        return newest_first(found)
 
     async def delete(self, name: str) -> None:
         """Remove a video and its sidecars; readers that already opened it finish undisturbed."""

@@ -104,3 +104,12 @@ def test_refused_names_leave_the_store_unchanged(client, store_dir: Path):
     client.get("/get_video_by_name/..%2Fkeep.mp4")
     client.head("/get_video_by_name/%2e%2e")
     assert store_snapshot(store_dir) == before
+
+
+@pytest.mark.parametrize("copied_name", ["zero\u200dwidth.mp4", "x" * 250 + ".mp4", os.fsdecode(b"latin-\xe9.mp4")])
+def test_files_copied_in_under_unservable_names_stay_out_of_the_library(client, store_dir, sample_mp4, copied_name):
+    put_file(store_dir, "good.mp4", sample_mp4.read_bytes())
+    (store_dir / copied_name).write_bytes(sample_mp4.read_bytes())
+    response = client.get("/video")
+    assert response.status_code == 200
+    assert [video["name"] for video in response.json()["videos"]] == ["good.mp4"]
