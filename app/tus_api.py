@@ -12,6 +12,8 @@ import base64
 import binascii
 import hashlib
 import mimetypes
+import re
+
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +31,8 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 CHECKSUMS = ("sha1", "md5", "sha256")
 CHUNK_TYPE = "application/offset+octet-stream"
+# ASCII digits only, and few enough for int(): more than 19 is no byte count a store will see.
+_DECIMAL = re.compile(r"[0-9]{1,19}")
 # Headers a browser client must be allowed to send and to read (CORS).
 REQUEST_HEADERS = ["Tus-Resumable", "Upload-Length", "Upload-Metadata", "Upload-Offset", "Upload-Checksum"]
 RESPONSE_HEADERS = ["Location", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
@@ -74,8 +78,13 @@ async def _lookup(app: Services, upload_id: str) -> Session:
 
 
 def _decimal_header(request: Request, name: str) -> int:
+    """A byte count from a header, or 400.
+
+    Checked by pattern, not ``str.isdigit``: that accepts digits such as "²"
+    that ``int`` refuses, and any number of them, past ``int``'s own limit.
+    """
     value = request.headers.get(name, "")
-    if not value.isdigit():
+    if _DECIMAL.fullmatch(value) is None:
         raise UploadError(400, f"{name} must be a non-negative integer")
     return int(value)
 

@@ -179,6 +179,17 @@ def test_bad_creation_requests_are_400(client, store_dir, headers):
     assert not any((store_dir / ".uploads").iterdir())
 
 
+def test_upload_length_with_more_digits_than_int_takes_is_400(client, store_dir):
+    assert client.post("/uploads/", headers={**TUS, "upload-length": "1" * 5000}).status_code == 400
+    assert not any((store_dir / ".uploads").iterdir())
+
+
+def test_upload_offset_with_more_digits_than_int_takes_is_400(client):
+    url = create(client, 100)
+    assert client.patch(url, content=b"x", headers={**CHUNK, "upload-offset": "1" * 5000}).status_code == 400
+    assert offset_of(client, url) == 0
+
+
 def test_termination_removes_the_upload(client, store_dir):
     url = create(client, 100)
     patch(client, url, 0, b"x" * 10)
@@ -225,6 +236,26 @@ def uploader(server_url: str, path: Path, chunk_size: int = 16 * 1024, **options
     client = TusClient(f"{server_url}/uploads/")
     return Uploader(file_path=str(path), client=client, chunk_size=chunk_size,
                     metadata={"filename": path.name}, **options)
+
+
+def raw_status(server: ServerProcess, request_head: bytes) -> bytes:
+    """The status line of a bodyless request sent byte for byte (httpx would re-encode its headers)."""
+    with connect(server.url) as sock:
+        sock.sendall(request_head + b"Host: x\r\nTus-Resumable: 1.0.0\r\nContent-Length: 0\r\n\r\n")
+        return read_response_head(sock).split(b"\r\n", 1)[0]
+
+
+def test_upload_length_in_non_ascii_digits_is_400(tus_server, store_dir):
+    assert raw_status(tus_server, b"POST /uploads/ HTTP/1.1\r\nUpload-Length: \xb2\r\n") == b"HTTP/1.1 400 Bad Request"
+    assert not any((store_dir / ".uploads").iterdir())
+
+
+def test_upload_offset_in_non_ascii_digits_is_400(tus_server):
+    with httpx.Client(base_url=tus_server.url) as client:
+        path = create(client, 100).removeprefix(tus_server.url).encode()
+        assert raw_status(tus_server, b"PATCH " + path + b" HTTP/1.1\r\nUpload-Offset: \xb2\r\n"
+                          b"Content-Type: application/offset+octet-stream\r\n") == b"HTTP/1.1 400 Bad Request"
+        assert offset_of(client, path.decode()) == 0
 
 
 def test_tuspy_uploads_a_video(tus_server, store_dir, sample_mp4):
