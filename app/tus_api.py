@@ -126,18 +126,33 @@ def _checksum(request: Request) -> tuple[str, bytes] | None:
         raise UploadError(400, "Upload-Checksum is not base64") from None
 
 
+def _overrun() -> UploadError:
+    return UploadError(400, "the body runs past Upload-Length: none of it was kept")
+
+
+def _refuse_declared_overrun(request: Request, remaining: int) -> None:
+    """Refuse before reading a byte when Content-Length already runs past Upload-Length."""
+    declared = request.headers.get("content-length", "")
+    if _DECIMAL.fullmatch(declared) and int(declared) > remaining:
+        raise _overrun()
+
+
 async def _append_body(request: Request, appender: Appender, remaining: int) -> None:
     """Append the request body; a bad checksum or an overlong body keeps none of it.
 
     A client that leaves midway keeps what arrived (that is what resuming is
     for), unless a checksum was promised, which a part cannot be checked against.
+    An overlong body is a broken client, not a cut one: its first chunks are no
+    more trustworthy than its last, so they go too.
     """
+    _refuse_declared_overrun(request, remaining)
     checksum = _checksum(request)
     digest = hashlib.new(checksum[0]) if checksum else None
     try:
         async for chunk in request_chunks(request):
             if appender.offset - appender.start + len(chunk) > remaining:
-                raise UploadError(400, "the body runs past Upload-Length")
+                appender.discard()
+                raise _overrun()
             appender.write(chunk)
             if digest is not None:
                 digest.update(chunk)

@@ -332,6 +332,35 @@ def test_expired_uploads_are_gone_and_swept(start_server, store_dir, sample_mp4)
     assert httpx.head(tus.url, headers=TUS).status_code in (404, 410)
 
 
+def patch_head(path: str, offset: int, framing: str) -> bytes:
+    """A PATCH request head, up to the body, with ``framing`` (Content-Length or Transfer-Encoding)."""
+    return (f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n"
+            f"Content-Type: application/offset+octet-stream\r\n{framing}\r\n\r\n").encode()
+
+
+def test_a_chunked_body_that_runs_past_the_length_keeps_none_of_its_chunks(tus_server, store_dir):
+    with httpx.Client(base_url=tus_server.url) as client:
+        url = create(client, 10)
+        part = store_dir / ".uploads" / f"{url.rsplit('/', 1)[1]}.part"
+        with connect(tus_server.url) as sock:
+            sock.sendall(patch_head(url.removeprefix(tus_server.url), 0, "Transfer-Encoding: chunked")
+                         + b"6\r\nxxxxxx\r\n")
+            assert wait_for(lambda: part.stat().st_size == 6)
+            sock.sendall(b"6\r\nyyyyyy\r\n0\r\n\r\n")
+            assert read_response_head(sock).startswith(b"HTTP/1.1 400")
+        assert offset_of(client, url) == 0
+
+
+def test_a_content_length_past_the_length_is_refused_before_the_body_is_sent(tus_server):
+    with httpx.Client(base_url=tus_server.url) as client:
+        url = create(client, 10)
+        with connect(tus_server.url) as sock:
+            sock.settimeout(3)
+            sock.sendall(patch_head(url.removeprefix(tus_server.url), 0, "Content-Length: 11"))
+            assert read_response_head(sock).startswith(b"HTTP/1.1 400")
+        assert offset_of(client, url) == 0
+
+
 def test_concurrent_patches_never_interleave(tus_server, store_dir):
     with httpx.Client(base_url=tus_server.url) as client:
         url = create(client, 1000, filename="race.mp4")
