@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from app.media import MediaInfo, MediaWorkers, browser_playback
 from app.media_types import content_type_for
-from app.storage import LocalStore, NotFound
+from app.storage import Entry, LocalStore, NotFound
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,18 @@ class Library:
         source = await self._store.open(name)
         try:
             derived = await self._cached(name, source.etag) or await self._derive(name, source.etag)
-            uploaded = datetime.fromtimestamp(source.last_modified, timezone.utc).isoformat()
-            return _record(name, source.size, uploaded, derived)
+            return _record(name, source.size, _timestamp(source.last_modified), derived)
         finally:
             source.close()
 
     async def page(self, limit: int, offset: int) -> tuple[list[VideoRecord], int]:
-        """A page of the library, newest first, and how many videos there are in all."""
+        """A page of the library, newest first, and how many videos there are in all.
+
+        Each entry is described on its own, so one that fails cannot take the page down.
+        """
         entries = await self._store.entries()
         wanted = entries[offset : offset + limit]
-        records = await asyncio.gather(*(self._describe_if_present(entry.name) for entry in wanted))
+        records = await asyncio.gather(*(self._listed(entry) for entry in wanted))
         return [record for record in records if record is not None], len(entries)
 
     async def poster(self, name: str):
@@ -85,11 +90,21 @@ class Library:
             raise NotFound(name)
         return await self._store.open_sidecar(name, "jpg")
 
-    async def _describe_if_present(self, name: str) -> VideoRecord | None:
+    async def _listed(self, entry: Entry) -> VideoRecord | None:
+        """The entry's record; None if it was deleted since the listing.
+
+        One that cannot be described (say its sidecar is unreadable) is still
+        listed, with what the listing knows and a note: it is stored and can be
+        downloaded, and a user looking for it would rather see it than not.
+        """
         try:
-            return await self.describe(name)
-        except NotFound:  # deleted between listing and describing
+            return await self.describe(entry.name)
+        except NotFound:
             return None
+        except Exception:
+            log.exception("could not describe %r for the library listing", entry.name)
+            unknown = _Derived("", None, "its metadata could not be read", False)
+            return _record(entry.name, entry.size, _timestamp(entry.modified), unknown)
 
     async def _cached(self, name: str, etag: str) -> _Derived | None:
         data = await self._store.read_sidecar(name, "json")
@@ -122,6 +137,10 @@ class Library:
             return derived
         finally:
             source.close()
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
 
 
 def _record(name: str, size: int, uploaded: str, derived: _Derived) -> VideoRecord:

@@ -11,6 +11,8 @@ import io
 import logging
 import struct
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -70,6 +72,34 @@ def _open_binary(location: str | Path):
     """A local path as a file, a URL (an object store's signed URL) through range requests."""
     text = str(location)
     return _RangeReader(text) if text.startswith(("http://", "https://")) else open(text, "rb")
+
+
+def _open_media(location: str | Path) -> av.container.InputContainer:
+    """Open with PyAV, decoding tags that are not valid UTF-8 with replacement characters.
+
+    Some cameras and taggers write such tags; by default PyAV refuses the whole
+    file for them, while FFmpeg's own tools read it.
+    """
+    return av.open(str(location), metadata_errors="replace")
+
+
+@contextmanager
+def _unreadable_means_not_a_video() -> Iterator[None]:
+    """Turn whatever FFmpeg or PyAV throws on a file's bytes into NotAVideo.
+
+    A file is user input: a layout no check foresaw must end as a refusal the
+    user can read (a 415), not as a crash of the request. The unexpected ones
+    are logged with their traceback, so that they still get looked at.
+    """
+    try:
+        yield
+    except NotAVideo:
+        raise
+    except av.error.FFmpegError as exc:
+        raise NotAVideo(f"not a video file FFmpeg can read ({exc.strerror or 'invalid data'})") from None
+    except Exception:
+        log.warning("unexpected error while reading a media file", exc_info=True)
+        raise NotAVideo("not a video file FFmpeg can read (invalid data)") from None
 
 
 # --- whole-file structure ------------------------------------------------------
@@ -167,21 +197,19 @@ def inspect(path: str | Path, name: str) -> MediaInfo:
     """Probe a file and prove it is a whole video with a decodable picture, or raise NotAVideo.
 
     ``name`` is what the file is (or will be) stored as; its extension tells MP4 from MOV.
+    FFmpeg's own errors pass through: the worker operations below turn them into NotAVideo.
     """
-    try:
-        with av.open(str(path)) as container:
-            if container.format.name in _IMAGE_FORMATS or container.format.name.endswith("_pipe"):
-                raise NotAVideo(f"this is a still image ({container.format.name}), not a video")
-            videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-            if not videos:
-                raise NotAVideo("the file has no video stream")
-            _check_complete(path, container)
-            video = videos[0]
-            if not _first_frame_decodes(container, video):
-                raise NotAVideo("no picture in the video stream could be decoded")
-            return _describe(name, container, video)
-    except av.error.FFmpegError as exc:
-        raise NotAVideo(f"not a video file FFmpeg can read ({exc.strerror or 'invalid data'})") from None
+    with _open_media(path) as container:
+        if container.format.name in _IMAGE_FORMATS or container.format.name.endswith("_pipe"):
+            raise NotAVideo(f"this is a still image ({container.format.name}), not a video")
+        videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+        if not videos:
+            raise NotAVideo("the file has no video stream")
+        _check_complete(path, container)
+        video = videos[0]
+        if not _first_frame_decodes(container, video):
+            raise NotAVideo("no picture in the video stream could be decoded")
+        return _describe(name, container, video)
 
 
 def _describe(name: str, container: av.container.InputContainer, video: av.video.stream.VideoStream) -> MediaInfo:
@@ -219,7 +247,7 @@ def _creation_time(tag: str | None) -> str | None:
 def faststart(source: Path, target: Path, container: str) -> None:
     """Rewrite an MP4/MOV with ``moov`` first: the same packets, no re-encode."""
     options = {"movflags": "faststart"}
-    with av.open(str(source)) as inp, av.open(str(target), "w", format=container, options=options) as out:
+    with _open_media(source) as inp, av.open(str(target), "w", format=container, options=options) as out:
         mapping = {}
         for stream in inp.streams:
             if stream.type in ("video", "audio", "subtitle"):
@@ -234,7 +262,7 @@ def faststart(source: Path, target: Path, container: str) -> None:
 def poster_jpeg(path: str | Path) -> bytes | None:
     """A JPEG of the keyframe near 10% of the duration, at most POSTER_MAX_WIDTH wide."""
     try:
-        with av.open(str(path)) as container:
+        with _unreadable_means_not_a_video(), _open_media(path) as container:
             if not container.streams.video:
                 return None
             video = container.streams.video[0]
@@ -242,7 +270,7 @@ def poster_jpeg(path: str | Path) -> bytes | None:
                 container.seek(int(container.duration * POSTER_POSITION), backward=True, any_frame=False)
             frame = next(container.decode(video), None)
             return _encode_jpeg(frame) if frame is not None else None
-    except av.error.FFmpegError:
+    except NotAVideo:
         return None
 
 
@@ -267,17 +295,19 @@ FASTSTART_CONTAINERS = {"mp4", "mov"}
 
 def validate_upload(path: str, name: str) -> tuple[MediaInfo, bool]:
     """The media info of an upload, and whether its index must be moved to the front."""
-    info = inspect(path, name)
-    return info, info.container in FASTSTART_CONTAINERS and moov_after_mdat(path)
+    with _unreadable_means_not_a_video():
+        info = inspect(path, name)
+        return info, info.container in FASTSTART_CONTAINERS and moov_after_mdat(path)
 
 
 def remux_faststart(source: str, target: str, name: str, container: str) -> bool:
     """Write and check the faststart copy; False means: store the original as uploaded."""
     try:
-        faststart(Path(source), Path(target), container)
-        inspect(target, name)
-        return not moov_after_mdat(target)
-    except (av.error.FFmpegError, NotAVideo) as exc:
+        with _unreadable_means_not_a_video():
+            faststart(Path(source), Path(target), container)
+            inspect(target, name)
+            return not moov_after_mdat(target)
+    except NotAVideo as exc:
         log.warning("faststart remux of %r failed, storing it as uploaded: %s", name, exc)
         return False
 
@@ -285,7 +315,8 @@ def remux_faststart(source: str, target: str, name: str, container: str) -> bool
 def describe_with_poster(path: str, name: str) -> tuple[MediaInfo | None, str | None, bytes | None]:
     """Metadata (or why there is none) and a poster, for the library."""
     try:
-        info = inspect(path, name)
+        with _unreadable_means_not_a_video():
+            info = inspect(path, name)
     except NotAVideo as exc:
         return None, str(exc), None
     return info, None, poster_jpeg(path)

@@ -19,10 +19,15 @@ def make_video(
     video_codec: str = "libx264",
     audio_codec: str | None = "aac",
     container_options: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None,
     noise: bool = False,
 ) -> Path:
-    """Encode a moving test pattern (and a tone) into ``path``; the container follows the suffix."""
+    """Encode a moving test pattern (and a tone) into ``path``; the container follows the suffix.
+
+    ``metadata`` are container tags (title, creation_time, timecode...).
+    """
     with av.open(str(path), "w", options=container_options or {}) as container:
+        container.metadata.update(metadata or {})
         video = container.add_stream(video_codec, rate=rate)
         video.width, video.height = width, height
         video.pix_fmt = "yuv420p"
@@ -39,6 +44,14 @@ def make_video(
         _encode(container, video, None)
         if audio is not None:
             _encode(container, audio, None)
+    return path
+
+
+def make_webm_with_undecodable_title(path: Path) -> Path:
+    """A WebM whose title tag is not valid UTF-8, as some cameras and taggers write them."""
+    placeholder = "T" * 16
+    make_video(path, seconds=0.5, video_codec="libvpx-vp9", audio_codec=None, metadata={"title": placeholder})
+    path.write_bytes(path.read_bytes().replace(placeholder.encode(), b"\xff\xfe" * 8))
     return path
 
 
