@@ -133,34 +133,56 @@ def moov_after_mdat(path: str | Path) -> bool:
     return b"moov" in kinds and b"mdat" in kinds and kinds.index(b"moov") > kinds.index(b"mdat")
 
 
+_EBML_HEADER, _SEGMENT, _VOID, _CRC32 = 0x1A45DFA3, 0x18538067, 0xEC, 0xBF
+_MATROSKA_HEADER_BYTES = 12  # the longest element header: a 4-byte ID and an 8-byte size
+_MATROSKA_ELEMENTS_BEFORE_SEGMENT = 64  # bounds the walk on crafted files
+
+
 def _read_vint(data: bytes, position: int, keep_marker: bool) -> tuple[int, int, bool]:
     """An EBML variable-size integer: (value, length, whether it is the 'unknown' value)."""
-    first = data[position]
-    length = 9 - first.bit_length() if first else 9
-    if length > 8 or position + length > len(data):
+    if position >= len(data):
+        raise NotAVideo("the file is truncated: it ends inside a Matroska element header")
+    length = 9 - data[position].bit_length()  # the leading zero bits say how long it is
+    if length > 8:
         raise NotAVideo("the file is damaged: bad Matroska element")
+    if position + length > len(data):
+        raise NotAVideo("the file is truncated: it ends inside a Matroska element header")
     value = int.from_bytes(data[position : position + length], "big")
     marker = 1 << (7 * length)
-    unknown = value == (marker << 1) - 1 - marker
+    unknown = value == (marker << 1) - 1  # every value bit set
     return (value if keep_marker else value - marker), length, unknown
 
 
+def _matroska_element(file: io.RawIOBase, position: int) -> tuple[int, int, int | None]:
+    """The element at ``position``: (ID, where its data starts, its size or None if unknown)."""
+    file.seek(position)
+    head = file.read(_MATROSKA_HEADER_BYTES)
+    element, id_length, _ = _read_vint(head, 0, keep_marker=True)
+    size, size_length, unknown = _read_vint(head, id_length, keep_marker=False)
+    return element, position + id_length + size_length, None if unknown else size
+
+
 def _check_matroska_size(path: str | Path) -> None:
-    """The Segment must be as long as it declares (unless it declares an unknown size)."""
+    """The Segment must be as long as it declares, unless it declares an unknown size.
+
+    Live streams and browser recordings (MediaRecorder) declare an unknown size.
+    The EBML header comes first, and between it and the Segment Void and CRC-32
+    elements are legal; each is skipped by its declared size, however large.
+    """
     with _open_binary(path) as file:
         end = file.seek(0, 2)
-        file.seek(0)
-        head = file.read(4096)
-    position = 0
-    for expected in (0x1A45DFA3, 0x18538067):  # EBML header, then Segment
-        element, id_length, _ = _read_vint(head, position, keep_marker=True)
-        size, size_length, unknown = _read_vint(head, position + id_length, keep_marker=False)
-        if element != expected:
-            raise NotAVideo("the file is damaged: unexpected Matroska layout")
-        data_start = position + id_length + size_length
-        if element == 0x18538067 and not unknown and data_start + size > end:
-            raise NotAVideo("the file is truncated: the Matroska segment runs past the end")
-        position = data_start + size
+        position, allowed = 0, {_EBML_HEADER}
+        for _ in range(_MATROSKA_ELEMENTS_BEFORE_SEGMENT):
+            element, data_start, size = _matroska_element(file, position)
+            if element not in allowed or (size is None and element != _SEGMENT):
+                break
+            if size is not None and data_start + size > end:
+                part = "segment" if element == _SEGMENT else "header"
+                raise NotAVideo(f"the file is truncated: the Matroska {part} runs past the end")
+            if element == _SEGMENT:
+                return
+            position, allowed = data_start + size, {_SEGMENT, _VOID, _CRC32}
+    raise NotAVideo("the file is damaged: unexpected Matroska layout")
 
 
 def _check_complete(path: str | Path, container: av.container.InputContainer) -> None:

@@ -11,7 +11,8 @@ import pytest
 from app import media_probe
 from app.media import NotAVideo
 from tests.media import make_webm_with_undecodable_title
-from tests.test_library import put, upload
+from tests.helpers import put_file
+from tests.test_library import put, refused, upload
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,55 @@ def test_an_unexpected_error_from_pyav_is_the_stored_videos_problem(monkeypatch,
     media, problem, poster = media_probe.describe_with_poster(str(sample_mp4), "clip.mp4")
     assert (media, poster) == (None, None)
     assert "not a video file FFmpeg can read" in problem
+
+
+# --- Matroska layouts FFmpeg reads ------------------------------------------------------
+
+EBML_HEADER, SEGMENT, VOID, CRC32 = b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67", b"\xec", b"\xbf"
+UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
+
+
+def ebml_element(ident: bytes, payload: bytes) -> bytes:
+    """An EBML element with an 8-byte size, as muxers write them."""
+    return ident + (1 << 56 | len(payload)).to_bytes(8, "big") + payload
+
+
+def split_ebml_header(data: bytes) -> tuple[bytes, bytes]:
+    """A Matroska file as its EBML header's payload and everything after that header."""
+    assert data.startswith(EBML_HEADER)
+    length = 9 - data[4].bit_length()
+    size = int.from_bytes(data[4 : 4 + length], "big") - (1 << 7 * length)
+    start = 4 + length
+    return data[start : start + size], data[start + size :]
+
+
+def with_element_before_segment(webm: Path, element: bytes) -> bytes:
+    header, rest = split_ebml_header(webm.read_bytes())
+    return ebml_element(EBML_HEADER, header) + element + rest
+
+
+@pytest.mark.parametrize("element", [ebml_element(VOID, bytes(16)), ebml_element(CRC32, bytes(4))],
+                         ids=["void", "crc-32"])
+def test_a_webm_with_a_void_or_crc_element_before_its_segment_is_accepted(client, sample_webm, tmp_path, element):
+    webm = put_file(tmp_path, "spaced.webm", with_element_before_segment(sample_webm, element))
+    assert upload(client, webm).status_code == 201
+
+
+def test_a_webm_whose_ebml_header_is_larger_than_4_kib_is_accepted(client, sample_webm, tmp_path):
+    header, rest = split_ebml_header(sample_webm.read_bytes())
+    padded = ebml_element(EBML_HEADER, header + ebml_element(VOID, bytes(5000))) + rest
+    assert upload(client, put_file(tmp_path, "padded.webm", padded)).status_code == 201
+
+
+def test_a_webm_whose_segment_size_is_unknown_is_accepted(client, sample_webm, tmp_path):
+    header, rest = split_ebml_header(sample_webm.read_bytes())
+    assert rest.startswith(SEGMENT)
+    live = ebml_element(EBML_HEADER, header) + SEGMENT + UNKNOWN_SIZE + rest[len(SEGMENT) + len(UNKNOWN_SIZE):]
+    assert upload(client, put_file(tmp_path, "live.webm", live)).status_code == 201
+
+
+def test_a_truncated_webm_with_a_void_element_before_its_segment_is_refused(client, store_dir, sample_webm,
+                                                                            tmp_path):
+    data = with_element_before_segment(sample_webm, ebml_element(VOID, bytes(16)))
+    truncated = put_file(tmp_path, "cut.webm", data[: len(data) // 2])
+    assert "truncated" in refused(upload(client, truncated), store_dir, {})
