@@ -267,18 +267,55 @@ def _creation_time(tag: str | None) -> str | None:
 # --- remuxing and posters -----------------------------------------------------------
 
 def faststart(source: Path, target: Path, container: str) -> None:
-    """Rewrite an MP4/MOV with ``moov`` first: the same packets, no re-encode."""
-    options = {"movflags": "faststart"}
-    with _open_media(source) as inp, av.open(str(target), "w", format=container, options=options) as out:
-        mapping = {}
-        for stream in inp.streams:
-            if stream.type in ("video", "audio", "subtitle"):
-                mapping[stream.index] = out.add_stream_from_template(stream)
-        for packet in inp.demux(*[inp.streams[i] for i in mapping]):
-            if packet.dts is None:
-                continue
-            packet.stream = mapping[packet.stream.index]
-            out.mux(packet)
+    """Rewrite an MP4/MOV with ``moov`` first: the same packets, streams and tags, no re-encode.
+
+    The tags matter: phones put the recording time in ``creation_time``. Other
+    data streams (a camera's telemetry) are kept when the muxer takes them.
+    """
+    with _open_media(source) as inp:
+        kept = [stream for stream in inp.streams if _remuxed(stream)]
+        try:
+            out = _output_with(target, container, inp, kept)
+        except av.error.ArgumentError:  # the muxer refused a stream: a data stream it has no tag for
+            kept = [stream for stream in kept if stream.type != "data"]
+            out = _output_with(target, container, inp, kept)
+        with out:
+            copies = dict(zip((stream.index for stream in kept), out.streams))
+            for packet in inp.demux(*kept):
+                if packet.dts is None:
+                    continue
+                packet.stream = copies[packet.stream.index]
+                out.mux(packet)
+
+
+def _remuxed(stream: av.stream.Stream) -> bool:
+    """Whether the remux copies this stream.
+
+    A timecode track is not copied but made anew: PyAV cannot give the copy the
+    frame rate the muxer requires of it, and the muxer builds one from the
+    ``timecode`` tag that FFmpeg puts on the video stream, copied with its tags.
+    """
+    if stream.type == "data":
+        return "timecode" not in stream.metadata
+    return stream.type in ("video", "audio", "subtitle")
+
+
+def _output_with(target: Path, container: str, inp: av.container.InputContainer,
+                 streams: list[av.stream.Stream]) -> av.container.OutputContainer:
+    """An output with copies of ``streams``, theirs and the container's tags, and its header written.
+
+    Writing the header here makes a stream the muxer refuses show up before any packet is copied.
+    """
+    out = av.open(str(target), "w", format=container, options={"movflags": "faststart"})
+    try:
+        out.metadata.update(inp.metadata)
+        for stream in streams:
+            out.add_stream_from_template(stream).metadata.update(stream.metadata)
+        out.start_encoding()
+    except BaseException:
+        out.close()
+        raise
+    return out
 
 
 def poster_jpeg(path: str | Path) -> bytes | None:

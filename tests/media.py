@@ -20,11 +20,13 @@ def make_video(
     audio_codec: str | None = "aac",
     container_options: dict[str, str] | None = None,
     metadata: dict[str, str] | None = None,
+    telemetry: bool = False,
     noise: bool = False,
 ) -> Path:
     """Encode a moving test pattern (and a tone) into ``path``; the container follows the suffix.
 
-    ``metadata`` are container tags (title, creation_time, timecode...).
+    ``metadata`` are container tags (title, creation_time, timecode...);
+    ``telemetry`` adds a data stream of sensor readings, as action cameras record.
     """
     with av.open(str(path), "w", options=container_options or {}) as container:
         container.metadata.update(metadata or {})
@@ -32,6 +34,8 @@ def make_video(
         video.width, video.height = width, height
         video.pix_fmt = "yuv420p"
         audio = container.add_stream(audio_codec, rate=48000) if audio_codec else None
+        if telemetry:
+            _mux_telemetry(container, seconds)
         frames = int(seconds * rate)
         if noise:
             video.codec_context.options = {"preset": "ultrafast", "crf": "12"}
@@ -73,6 +77,18 @@ def _pattern(index: int, width: int, height: int, random: np.random.Generator | 
     if random is not None:
         rgb = rgb + random.integers(0, 64, size=rgb.shape, dtype=np.uint16)
     return av.VideoFrame.from_ndarray((rgb % 256).astype(np.uint8), format="rgb24")
+
+
+def _mux_telemetry(container: av.container.OutputContainer, seconds: float) -> None:
+    """A ``bin_data`` stream with one reading per tenth of a second."""
+    stream = container.add_data_stream("bin_data")
+    stream.time_base = Fraction(1, 1000)
+    for tenth in range(int(seconds * 10)):
+        packet = av.Packet(f"reading {tenth}".encode())
+        packet.stream = stream
+        packet.pts = packet.dts = tenth * 100
+        packet.time_base = stream.time_base
+        container.mux(packet)
 
 
 def _encode_tone(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:

@@ -72,6 +72,37 @@ def test_mp4_with_index_first_is_stored_unchanged(client, store_dir, sample_mp4)
     assert (store_dir / name).read_bytes() == sample_mp4.read_bytes()
 
 
+def test_faststart_keeps_the_recording_time(client, tmp_path):
+    phone = make_video(tmp_path / "phone.mp4", seconds=0.5, metadata={"creation_time": "2021-06-01T12:34:56Z"})
+    assert moov_after_mdat(phone)
+    info = client.get(f"/video/{upload(client, phone).json()['name']}").json()
+    assert info["created"] == "2021-06-01T12:34:56+00:00"
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mov"])
+def test_faststart_keeps_the_timecode_track(client, store_dir, tmp_path, suffix):
+    camera = make_video(tmp_path / f"camera.{suffix}", seconds=0.5, audio_codec=None,
+                        metadata={"timecode": "01:00:00:00"})
+    stored = store_dir / upload(client, camera).json()["name"]
+    assert not moov_after_mdat(stored)
+    with av.open(str(stored)) as container:
+        assert [stream.metadata.get("timecode") for stream in container.streams.data] == ["01:00:00:00"]
+
+
+def test_faststart_keeps_a_telemetry_stream(client, store_dir, tmp_path):
+    action_camera = make_video(tmp_path / "ride.mp4", seconds=0.5, audio_codec=None, telemetry=True)
+    stored = store_dir / upload(client, action_camera).json()["name"]
+    assert not moov_after_mdat(stored)
+    assert packets(stored) == packets(action_camera)
+
+
+def test_faststart_leaves_out_a_data_stream_the_container_cannot_hold(client, store_dir, tmp_path):
+    action_camera = make_video(tmp_path / "ride.mp4", seconds=0.5, audio_codec=None, telemetry=True)
+    unknown_kind = put_file(tmp_path, "odd.mp4", action_camera.read_bytes().replace(b"gpmd", b"xyzw"))
+    stored = store_dir / upload(client, unknown_kind).json()["name"]
+    assert not moov_after_mdat(stored)
+
+
 def refused(response, store: Path, before: dict[str, bytes], status: int = 415) -> str:
     assert response.status_code == status, response.text
     assert store_snapshot(store) == before
