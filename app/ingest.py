@@ -13,13 +13,18 @@ from app.services import Services
 from app.storage import Publish, StagedFile
 from app.uploads import UploadError
 
+
 async def ingest(app: Services, staged: StagedFile, name: str, mode: Publish) -> str:
-    """Validate, faststart and publish ``staged`` as ``name``; return the name it got."""
-    if app.settings.accept_any_file:
-        return await app.store.publish(staged, name, mode)
+    """Validate, faststart and publish ``staged`` as ``name``; return the name it got.
+
+    ``accept_any_file`` stores what is not a video unchanged instead of refusing
+    it; a video is still probed and gets its index first like any other.
+    """
     try:
         info, needs_faststart = await app.media.run("validate_upload", str(staged.path), name)
     except NotAVideo as exc:
+        if app.settings.accept_any_file:
+            return await app.store.publish(staged, name, mode)
         raise UploadError(415, f"not a video: {exc}") from None
     if needs_faststart:
         async with app.store.staged() as remuxed:

@@ -149,6 +149,12 @@ def test_accept_any_file_stores_non_video_served_as_octet_stream(make_client, st
     assert response.headers["content-type"] == "application/octet-stream"
 
 
+def test_accept_any_file_still_moves_a_videos_index_first(make_client, store_dir, sample_mp4_moov_last):
+    client = make_client(accept_any_file=True)
+    name = upload(client, sample_mp4_moov_last).json()["name"]
+    assert not moov_after_mdat(store_dir / name)
+
+
 # --- metadata ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fixture", ["sample_mp4", "sample_webm"])
