@@ -16,9 +16,9 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from app.media import MediaInfo, MediaWorkers, browser_playback
+from app.media import MediaInfo, MediaWorkers, NotAVideo, browser_playback
 from app.media_types import content_type_for
-from app.storage import Entry, LocalStore, NotFound
+from app.storage import Entry, LocalFile, LocalStore, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,15 @@ class Library:
         self._store = store
         self._media = media
         self._pending: dict[tuple[str, str], asyncio.Future[_Derived]] = {}
+        # Held while a version's poster and JSON are written, so that two versions of a
+        # name probed at once cannot leave one's JSON beside the other's poster.
+        self._sidecar_writes = asyncio.Lock()
 
     async def describe(self, name: str) -> VideoRecord:
         """The record of the version stored under ``name`` now (NotFound if none)."""
         source = await self._store.open(name)
-        try:
-            derived = await self._cached(name, source.etag) or await self._derive(name, source.etag)
-            return _record(name, source.size, _timestamp(source.last_modified), derived)
-        finally:
-            source.close()
+        derived = await self._derived(name, source)
+        return _record(name, source.size, _timestamp(source.last_modified), derived)
 
     async def page(self, limit: int, offset: int) -> tuple[list[VideoRecord], int]:
         """A page of the library, newest first, and how many videos there are in all.
@@ -116,27 +116,41 @@ class Library:
             return None
         return derived if derived.source_etag == etag else None
 
-    async def _derive(self, name: str, etag: str) -> _Derived:
-        """Probe once per version even when many requests ask at the same time."""
-        key = (name, etag)
+    async def _derived(self, name: str, source: LocalFile) -> _Derived:
+        """What is known of the opened version ``source``: its sidecar, or a probe of exactly it.
+
+        One lookup per version even when many requests ask at the same time.
+        Takes ``source`` over: the lookup closes it, because it may outlive the
+        request that opened it, which must not close the file under a worker.
+        """
+        key = (name, source.etag)
         pending = self._pending.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self._probe_and_store(name))
+            pending = asyncio.ensure_future(self._cached_or_probed(name, source))
             self._pending[key] = pending
             pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        else:
+            source.close()
         return await asyncio.shield(pending)
 
-    async def _probe_and_store(self, name: str) -> _Derived:
-        source = await self._store.open(name)
+    async def _cached_or_probed(self, name: str, source: LocalFile) -> _Derived:
         try:
-            media, problem, poster = await self._media.run("describe_with_poster", await source.media_location(), name)
-            if poster is not None:
-                await self._store.write_sidecar(name, "jpg", poster)
-            derived = _Derived(source.etag, media, problem, poster is not None)
-            await self._store.write_sidecar(name, "json", derived.to_json())
-            return derived
+            return await self._cached(name, source.etag) or await self._probe_and_store(name, source)
         finally:
             source.close()
+
+    async def _probe_and_store(self, name: str, source: LocalFile) -> _Derived:
+        """Probe the very bytes of ``source`` and keep the result as sidecars keyed by its ETag."""
+        try:
+            media, problem, poster = await self._media.run("describe_with_poster", await source.media_location(), name)
+        except NotAVideo as exc:  # the worker died on it: say so now, probe again next time
+            return _Derived(source.etag, None, str(exc), False)
+        derived = _Derived(source.etag, media, problem, poster is not None)
+        async with self._sidecar_writes:
+            if poster is not None:
+                await self._store.write_sidecar(name, "jpg", poster)
+            await self._store.write_sidecar(name, "json", derived.to_json())
+        return derived
 
 
 def _timestamp(seconds: float) -> str:

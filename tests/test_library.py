@@ -209,6 +209,25 @@ def test_replaced_file_never_serves_stale_metadata_or_poster(client, store_dir, 
     assert jpeg_size(second_poster) == (640, 360)
 
 
+def test_a_video_replaced_while_described_is_described_as_the_version_opened(client, store_dir, tmp_path,
+                                                                             monkeypatch):
+    first = make_video(store_dir / "changing.mp4", seconds=0.5)
+    first_size = first.stat().st_size
+    second = make_video(tmp_path / "wide.mp4", seconds=0.5, width=640, height=360)
+    store = client.app.state.services.store
+    open_version = store.open
+
+    async def open_then_replace(name: str):
+        source = await open_version(name)
+        if second.exists():  # a new version lands just after the first was opened
+            second.replace(store_dir / name)
+        return source
+
+    monkeypatch.setattr(store, "open", open_then_replace)
+    info = client.get("/video/changing.mp4").json()
+    assert (info["size"], info["width"]) == (first_size, 320)
+
+
 def test_deleted_by_hand_file_has_no_metadata_or_poster(client, store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "gone.mp4")
     assert client.get("/video/gone.mp4").status_code == 200

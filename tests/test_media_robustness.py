@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
 
 from app import media_probe
+from app.library import Library
 from app.media import NotAVideo
-from tests.media import make_webm_with_undecodable_title
+from app.storage import LocalStore
 from tests.helpers import put_file
-from tests.test_library import put, refused, upload
+from tests.media import make_video, make_webm_with_undecodable_title
+from tests.test_library import jpeg_size, put, refused, upload
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +51,21 @@ def test_a_video_that_cannot_be_described_is_still_listed_with_a_note(client, st
     videos = {video["name"]: video for video in client.get("/video").json()["videos"]}
     assert videos["fine.mp4"]["width"] == 320
     assert videos["broken.mp4"]["playback_note"] == "its metadata could not be read"
+
+
+class StoppingWorkers:
+    """Media workers that die on every file, as when FFmpeg crashes on one."""
+
+    async def run(self, operation: str, *args: Any) -> Any:
+        raise NotAVideo("the file could not be read (the media worker stopped)")
+
+
+def test_a_worker_that_dies_on_a_video_is_its_problem_until_probed_again(store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "crashes.mp4")
+    library = Library(LocalStore(store_dir, 65536), StoppingWorkers())
+    record = asyncio.run(library.describe("crashes.mp4"))
+    assert record.problem == "the file could not be read (the media worker stopped)"
+    assert not (store_dir / ".library" / "crashes.mp4.json").exists()
 
 
 def _pyav_fails_unexpectedly(*args: object, **kwargs: object) -> None:
@@ -116,3 +135,92 @@ def test_a_truncated_webm_with_a_void_element_before_its_segment_is_refused(clie
     data = with_element_before_segment(sample_webm, ebml_element(VOID, bytes(16)))
     truncated = put_file(tmp_path, "cut.webm", data[: len(data) // 2])
     assert "truncated" in refused(upload(client, truncated), store_dir, {})
+
+
+# --- two versions of a name probed at once ---------------------------------------------
+
+class HoldFirst:
+    """An awaitable gate that holds its first caller until released and lets every other one by."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self._released = asyncio.Event()
+
+    async def __call__(self) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            await self._released.wait()
+
+    def release(self) -> None:
+        self._released.set()
+
+
+class HeldWorkers:
+    """The media operations, run in-process; the first probe is held."""
+
+    def __init__(self) -> None:
+        self.hold = HoldFirst()
+
+    async def run(self, operation: str, *args: Any) -> Any:
+        await self.hold()
+        return getattr(media_probe, operation)(*args)
+
+
+class SlowJsonStore(LocalStore):
+    """A store whose first JSON sidecar write is held, as a write over the network can take a while."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, 65536)
+        self.hold = HoldFirst()
+
+    async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
+        if kind == "json":
+            await self.hold()
+        await super().write_sidecar(name, kind, data)
+
+
+async def probe_two_versions_at_once(store_dir: Path, tmp_path: Path) -> bytes:
+    """The old version's probe finishes while the new one's JSON is being written; the poster served after."""
+    store, workers = SlowJsonStore(store_dir), HeldWorkers()
+    library = Library(store, workers)
+    make_video(store_dir / "clip.mp4", seconds=0.5)
+    older = asyncio.ensure_future(library.describe("clip.mp4"))
+    await workers.hold.entered.wait()
+    make_video(tmp_path / "wide.mp4", seconds=0.5, width=640, height=360).replace(store_dir / "clip.mp4")
+    newer = asyncio.ensure_future(library.describe("clip.mp4"))
+    await store.hold.entered.wait()
+    workers.hold.release()
+    await asyncio.wait({older}, timeout=0.5)
+    store.hold.release()
+    await asyncio.gather(older, newer)
+    poster = await library.poster("clip.mp4")
+    try:
+        return await poster.read(0, poster.size)
+    finally:
+        poster.close()
+
+
+def test_two_versions_probed_at_once_never_leave_the_old_poster_beside_the_new_metadata(store_dir, tmp_path):
+    assert jpeg_size(asyncio.run(probe_two_versions_at_once(store_dir, tmp_path))) == (640, 360)
+
+
+async def describe_and_give_up(store_dir: Path) -> Path:
+    """A request that asks for a video's metadata and goes away while it is being probed."""
+    workers = HeldWorkers()
+    library = Library(LocalStore(store_dir, 65536), workers)
+    request = asyncio.ensure_future(library.describe("clip.mp4"))
+    await workers.hold.entered.wait()
+    request.cancel()
+    workers.hold.release()
+    sidecar = store_dir / ".library" / "clip.mp4.json"
+    for _ in range(500):
+        if sidecar.exists():
+            break
+        await asyncio.sleep(0.01)
+    return sidecar
+
+
+def test_a_request_that_goes_away_does_not_close_the_video_under_its_probe(store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "clip.mp4")
+    sidecar = asyncio.run(describe_and_give_up(store_dir))
+    assert '"width": 320' in sidecar.read_text()
