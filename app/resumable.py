@@ -5,6 +5,12 @@ bytes received so far (``ID.part``, whose size is the offset) and its state
 (``ID.json``: length, metadata, expiry, and once finished the video's name).
 Appending takes an exclusive ``flock`` on the bytes, so two writers, in this
 process or another one serving the same store, can never interleave.
+
+The request that appends the last byte marks the state *finalising* before it
+lets go of that lock, and holds a ``flock`` on ``ID.final`` for as long as it
+ingests: nobody appends to or completes the upload a second time meanwhile,
+and should its process die, the free lock tells the next request that the
+upload was abandoned (its bytes went with the ingest), so it is cleaned up.
 """
 
 from __future__ import annotations
@@ -43,8 +49,20 @@ class ExpiredUpload(LookupError):
     """The session outlived its expiry and has been removed."""
 
 
+class AbandonedUpload(LookupError):
+    """The session was being ingested by a process that died; its bytes are gone, and so is the session now."""
+
+
 class UploadBusy(RuntimeError):
     """Another request is appending to this session right now."""
+
+
+class UploadClosed(RuntimeError):
+    """The session takes no more bytes: it is being ingested, or it was; ``session`` says which."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session.id)
+        self.session = session
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,19 @@ class Session:
     name: str
     expires: float
     video_name: str | None = None
+    finalising: bool = False
+
+    @property
+    def closed(self) -> bool:
+        """Finalising or finished: appending is over."""
+        return self.finalising or self.video_name is not None
+
+
+def open_only(session: Session) -> Session:
+    """``session`` if it still takes bytes, else UploadClosed."""
+    if session.closed:
+        raise UploadClosed(session)
+    return session
 
 
 class Appender:
@@ -65,13 +96,20 @@ class Appender:
 
     ``start`` and ``offset`` are positions in the upload; the bytes go to
     ``fd``, where position ``start`` of the upload is at byte ``base``.
+    ``session`` is the state as read under the lock and, once the appending
+    block has ended, as saved then (finalising if every byte is in).
     """
 
-    def __init__(self, fd: int, start: int, base: int) -> None:
+    def __init__(self, fd: int, session: Session, start: int, base: int) -> None:
         self._fd = fd
         self._base = base
+        self.session = session
         self.start = start
         self.offset = start
+
+    @property
+    def complete(self) -> bool:
+        return self.offset == self.session.length
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -91,17 +129,32 @@ class UploadSessions:
     def __init__(self, folder: Path, expiry_seconds: int) -> None:
         self._folder = folder
         self._expiry = expiry_seconds
+        self._finalisers: dict[str, int] = {}  # upload id -> the fd holding its ID.final lock
 
     def _paths(self, upload_id: str) -> tuple[Path, Path]:
         if not valid_upload_id(upload_id):
             raise UnknownUpload(upload_id)
         return self._folder / f"{upload_id}.json", self._folder / f"{upload_id}.part"
 
+    def _final_path(self, upload_id: str) -> Path:
+        return self._paths(upload_id)[0].with_suffix(".final")
+
     def _save(self, session: Session) -> None:
         state, _ = self._paths(session.id)
         temporary = state.with_suffix(f".{secrets.token_hex(6)}.tmp")
         temporary.write_text(json.dumps(asdict(session)))
         os.replace(temporary, state)
+
+    def _load(self, upload_id: str) -> Session:
+        """The saved state; UnknownUpload if there is none, or none that can be read."""
+        state, _ = self._paths(upload_id)
+        try:
+            return Session(**json.loads(state.read_text()))
+        except FileNotFoundError:
+            raise UnknownUpload(upload_id) from None
+        except (ValueError, TypeError):
+            log.warning("unreadable resumable upload state %s", state)
+            raise UnknownUpload(upload_id) from None
 
     async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
         session = Session(secrets.token_urlsafe(24), length, metadata, raw_metadata, name, self._new_expiry())
@@ -110,19 +163,35 @@ class UploadSessions:
         return session
 
     async def get(self, upload_id: str) -> Session:
-        """The live session, or UnknownUpload / ExpiredUpload (which also removes it)."""
-        state, _ = self._paths(upload_id)
-        try:
-            session = Session(**json.loads(state.read_text()))
-        except FileNotFoundError:
-            raise UnknownUpload(upload_id) from None
-        if session.expires < time.time():
+        """The live session, or UnknownUpload / ExpiredUpload / AbandonedUpload (which also remove it).
+
+        A finalising session does not expire while its ingest runs, however long that takes.
+        """
+        session = self._load(upload_id)
+        if session.finalising and self._abandoned(upload_id):
+            await self.remove(upload_id)
+            raise AbandonedUpload(upload_id)
+        if not session.finalising and session.expires < time.time():
             await self.remove(upload_id)
             raise ExpiredUpload(upload_id)
         return session
 
+    def _abandoned(self, upload_id: str) -> bool:
+        """Whether nobody holds the finalising lock although the state (read again now) says finalising."""
+        try:
+            fd = os.open(self._final_path(upload_id), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return self._load(upload_id).finalising
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        return self._load(upload_id).finalising
+
     async def offset(self, session: Session) -> int:
-        if session.video_name is not None:
+        if session.closed:
             return session.length
         try:
             return self._paths(session.id)[1].stat().st_size
@@ -131,27 +200,66 @@ class UploadSessions:
 
     @asynccontextmanager
     async def appending(self, session: Session) -> AsyncIterator[Appender]:
-        """Exclusive append access; UploadBusy if another request holds it."""
-        _, data = self._paths(session.id)
-        try:
-            fd = os.open(data, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise UnknownUpload(session.id) from None
+        """Exclusive append access to an open upload.
+
+        UploadBusy if another request holds it, UploadClosed if it is finalising
+        or finished. When the block ends, still under the lock, the expiry is
+        renewed if bytes were kept (an upload that makes progress stays alive)
+        and, if the block ended normally with every byte in, the upload is
+        marked finalising.
+        """
+        fd = await self._open_bytes(session.id)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise UploadBusy(session.id) from None
             size = os.fstat(fd).st_size
-            yield Appender(fd, size, size)
+            appender = Appender(fd, open_only(await self.get(session.id)), size, size)
+            try:
+                yield appender
+            finally:
+                if appender.offset > appender.start:
+                    appender.session = self._renew(appender.session)
+            if appender.complete:
+                appender.session = self._finalise(appender.session)
         finally:
             os.close(fd)
 
-    async def touch(self, session: Session) -> Session:
-        """Push the expiry back: an upload that makes progress stays alive."""
+    async def _open_bytes(self, upload_id: str) -> int:
+        """A descriptor of the upload's bytes; UploadClosed if they went to ingest, UnknownUpload if gone."""
+        try:
+            return os.open(self._paths(upload_id)[1], os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except FileNotFoundError:
+            open_only(await self.get(upload_id))
+            raise UnknownUpload(upload_id) from None
+
+    def _renew(self, session: Session) -> Session:
         renewed = replace(session, expires=self._new_expiry())
         self._save(renewed)
         return renewed
+
+    def _finalise(self, session: Session) -> Session:
+        """Take the finalising lock, then say so in the state: a reader who sees the state can trust the lock."""
+        self._hold_finalising_lock(session.id)
+        finalising = replace(session, finalising=True)
+        self._save(finalising)
+        return finalising
+
+    def _hold_finalising_lock(self, upload_id: str) -> None:
+        fd = os.open(self._final_path(upload_id), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UploadBusy(upload_id) from None
+        self._finalisers[upload_id] = fd
+
+    def _release_finalising_lock(self, upload_id: str) -> None:
+        self._final_path(upload_id).unlink(missing_ok=True)
+        fd = self._finalisers.pop(upload_id, None)
+        if fd is not None:
+            os.close(fd)
 
     async def take_data(self, session: Session) -> Path:
         """The finished upload's bytes as a file in the store, for the ingest pipeline to adopt."""
@@ -159,27 +267,27 @@ class UploadSessions:
 
     async def finish(self, session: Session, video_name: str) -> Session:
         """Remember which video the upload became, so a client can still ask afterwards."""
-        finished = replace(session, video_name=video_name)
+        finished = replace(session, video_name=video_name, finalising=False)
         self._save(finished)
         self._paths(session.id)[1].unlink(missing_ok=True)
+        self._release_finalising_lock(session.id)
         return finished
 
     async def remove(self, upload_id: str) -> None:
         for path in self._paths(upload_id):
             path.unlink(missing_ok=True)
+        self._release_finalising_lock(upload_id)
 
     async def sweep(self) -> int:
-        """Remove every expired session; return how many."""
+        """Remove every expired or abandoned session; return how many."""
         removed = 0
-        now = time.time()
         for state in self._folder.glob("*.json"):
             try:
-                expired = json.loads(state.read_text())["expires"] < now
-            except (OSError, ValueError, KeyError):
-                continue
-            if expired:
-                await self.remove(state.stem)
+                await self.get(state.stem)
+            except (ExpiredUpload, AbandonedUpload):
                 removed += 1
+            except UnknownUpload:
+                continue
         return removed
 
     def _new_expiry(self) -> float:

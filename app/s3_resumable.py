@@ -8,6 +8,11 @@ request may append at an offset only after creating ``claim-OFFSET`` with
 exactly one gets to write, and the other is refused (409) without a byte
 written. A request's bytes wait in a local file and go up as one part when it
 ends (multipart for big ones), so memory stays flat.
+
+The request whose part completes the upload marks it finalising after
+creating ``claim-final`` the same way, so exactly one request ever ingests it.
+The store gives no sign that a finalising instance died, so such an upload
+lingers (answering as finalising, never with a 500) until it expires.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from pathlib import Path
 import obstore
 from obstore.exceptions import AlreadyExistsError
 
-from app.resumable import Appender, ExpiredUpload, Session, UnknownUpload, UploadBusy, valid_upload_id
+from app.resumable import (Appender, ExpiredUpload, Session, UnknownUpload, UploadBusy, UploadClosed, open_only,
+                           valid_upload_id)
 from app.s3_storage import PART_BYTES, UPLOAD_CONCURRENCY, S3VideoStore
 
 UPLOADS_DIR = ".uploads"
@@ -79,41 +85,69 @@ class S3UploadSessions:
         return run
 
     async def offset(self, session: Session) -> int:
-        if session.video_name is not None:
+        if session.closed:
             return session.length
         parts = await self._parts(session)
         return parts[-1][0] + parts[-1][2] if parts else 0
 
     @asynccontextmanager
     async def appending(self, session: Session) -> AsyncIterator[Appender]:
-        """Claim the current offset (UploadBusy if taken); the bytes go up as a part at the end."""
+        """Claim the current offset of an open upload; the bytes go up as a part at the end.
+
+        UploadBusy if the offset is claimed, UploadClosed if the upload is
+        finalising or finished. If the block ended normally with every byte in,
+        the upload is then marked finalising (UploadClosed if another request
+        got there first).
+        """
         start = await self.offset(session)
         claim = self._key(session.id, f"claim-{start:020d}")
+        await self._claim(claim, UploadBusy(session.id))
         try:
-            await obstore.put_async(self._client, claim, b"", mode="create")
-        except AlreadyExistsError:
-            raise UploadBusy(session.id) from None
+            current = open_only(await self.get(session.id))
+        except BaseException:
+            await obstore.delete_async(self._client, claim)
+            raise
         buffer = self._staging / f"part-{secrets.token_hex(12)}"
         fd = os.open(buffer, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        appender = Appender(fd, start, 0)
+        appender = Appender(fd, current, start, 0)
         try:
             yield appender
         finally:
             os.close(fd)
             try:
-                if appender.offset > start:
-                    await obstore.put_async(self._client, self._key(session.id, f"part-{start:020d}"), buffer,
-                                            use_multipart=appender.offset - start > PART_BYTES,
-                                            chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY)
-                else:  # nothing kept: free the offset for the next attempt
-                    await obstore.delete_async(self._client, claim)
+                await self._keep(appender, claim, buffer)
             finally:
                 buffer.unlink(missing_ok=True)
+        if appender.complete:
+            appender.session = await self._finalise(appender.session)
 
-    async def touch(self, session: Session) -> Session:
-        renewed = replace(session, expires=time.time() + self._expiry)
-        await self._save(renewed)
-        return renewed
+    async def _claim(self, key: str, refusal: Exception) -> None:
+        """Create ``key`` unless it exists (then raise ``refusal``): one winner among any instances."""
+        try:
+            await obstore.put_async(self._client, key, b"", mode="create")
+        except AlreadyExistsError:
+            raise refusal from None
+
+    async def _keep(self, appender: Appender, claim: str, buffer: Path) -> None:
+        """Store the request's bytes as a part, renewing the expiry first; or free the claim if none came.
+
+        The state is saved before the part goes up because no later request can
+        begin at the next offset before then, so none can have saved a newer state.
+        """
+        if appender.offset == appender.start:
+            await obstore.delete_async(self._client, claim)
+            return
+        appender.session = replace(appender.session, expires=time.time() + self._expiry)
+        await self._save(appender.session)
+        await obstore.put_async(self._client, self._key(appender.session.id, f"part-{appender.start:020d}"), buffer,
+                                use_multipart=appender.offset - appender.start > PART_BYTES,
+                                chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY)
+
+    async def _finalise(self, session: Session) -> Session:
+        finalising = replace(session, finalising=True)
+        await self._claim(self._key(session.id, "claim-final"), UploadClosed(finalising))
+        await self._save(finalising)
+        return finalising
 
     async def take_data(self, session: Session) -> Path:
         """All the parts, in order, in one local file in staging (streamed, flat memory)."""
@@ -131,7 +165,7 @@ class S3UploadSessions:
 
     async def finish(self, session: Session, video_name: str) -> Session:
         """Keep only the state, now naming the video, so a client can still ask where it went."""
-        finished = replace(session, video_name=video_name)
+        finished = replace(session, video_name=video_name, finalising=False)
         await self._save(finished)
         await self._delete_all(session.id, keep_state=True)
         return finished

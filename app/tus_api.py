@@ -3,7 +3,9 @@
 Core protocol plus the creation, creation-with-upload, termination,
 expiration and checksum extensions. A finished upload goes through the same
 ingest pipeline as ``POST /video``; the resulting video's URL is answered in
-the ``Video-URL`` header of the final PATCH (and of HEAD afterwards).
+the ``Video-URL`` header of the final PATCH (and of HEAD afterwards). While
+it is being ingested, HEAD answers the whole length without a ``Video-URL``,
+and PATCH or DELETE are refused with 423.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ import binascii
 import hashlib
 import mimetypes
 import re
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import require_writer
 from app.file_stream import http_date
 from app.ingest import ingest
 from app.names import InvalidName, name_from_filename
-from app.resumable import Appender, ExpiredUpload, Session, UnknownUpload, UploadBusy
+from app.resumable import (AbandonedUpload, Appender, ExpiredUpload, Session, UnknownUpload, UploadBusy, UploadClosed,
+                           open_only)
 from app.services import Services, services
 from app.storage import Publish
 from app.uploads import UploadError, request_chunks, too_large
@@ -64,17 +70,41 @@ async def require_tus_version(request: Request) -> None:
         raise UploadError(412, f"this server speaks tus {TUS_VERSION}", {"tus-version": TUS_VERSION})
 
 
-router = APIRouter(prefix="/uploads", tags=["resumable uploads (tus)"])
+_SESSION_REFUSALS: dict[type[Exception], tuple[int, str]] = {
+    UnknownUpload: (404, "no such upload"),
+    ExpiredUpload: (410, "the upload expired"),
+    AbandonedUpload: (410, "the server stopped while ingesting this upload and its bytes are lost: upload it again"),
+    UploadBusy: (409, "another request is appending to this upload"),
+}
+
+
+class _TusRoute(APIRoute):
+    """Answers the session store's refusals as 4xx, wherever in a request they arise.
+
+    A session can vanish or expire between any two steps of a request (another
+    request finished or terminated it), so one place maps them, not each step.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except tuple(_SESSION_REFUSALS) as refusal:
+                status, detail = _SESSION_REFUSALS[type(refusal)]
+                raise UploadError(status, detail) from None
+
+        return answer
+
+
+router = APIRouter(prefix="/uploads", tags=["resumable uploads (tus)"], route_class=_TusRoute)
 _writes = [Depends(require_writer), Depends(require_tus_version)]
 
 
-async def _lookup(app: Services, upload_id: str) -> Session:
-    try:
-        return await app.uploads.get(upload_id)
-    except UnknownUpload:
-        raise UploadError(404, "no such upload") from None
-    except ExpiredUpload:
-        raise UploadError(410, "the upload expired") from None
+def _ingesting() -> UploadError:
+    return UploadError(423, "the upload is complete and its video is being ingested: "
+                            "HEAD tells its Video-URL once that is done")
 
 
 def _decimal_header(request: Request, name: str) -> int:
@@ -176,32 +206,55 @@ async def _progress_headers(request: Request, app: Services, session: Session) -
     return headers
 
 
-async def _receive(request: Request, app: Services, session: Session) -> Session:
-    """Append this request's body at the session's offset; ingest once complete.
+async def _append_request(request: Request, appender: Appender) -> None:
+    if request.method == "PATCH" and _decimal_header(request, "upload-offset") != appender.offset:
+        raise UploadError(409, f"Upload-Offset does not match the upload's offset {appender.offset}")
+    await _append_body(request, appender, appender.session.length - appender.offset)
 
-    Completion waits until the append has ended, when its bytes are stored.
+
+async def _receive(request: Request, app: Services, session: Session) -> Session:
+    """Append this request's body at the upload's offset; ingest once every byte is in.
+
+    The session store marks a complete upload finalising before it lets go of
+    it, so exactly one request ingests it. Bytes that completed the upload
+    are ingested even if their request is then refused (a chunked body cut
+    right after its last byte), before the refusal is answered.
     """
+    refusal: UploadError | None = None
     async with app.uploads.appending(session) as appender:
-        if request.method == "PATCH" and _decimal_header(request, "upload-offset") != appender.offset:
-            raise UploadError(409, f"Upload-Offset does not match the upload's offset {appender.offset}")
         try:
-            await _append_body(request, appender, session.length - appender.offset)
-        finally:
-            session = await app.uploads.touch(await _lookup(app, session.id))
-    if appender.offset == session.length:
+            await _append_request(request, appender)
+        except UploadError as error:
+            refusal = error
+    session = appender.session
+    if session.finalising:
         session = await _complete(app, session)
+    if refusal is not None:
+        raise refusal
     return session
 
 
 async def _complete(app: Services, session: Session) -> Session:
-    """Run the finished bytes through ingest; a refusal ends the upload for good."""
+    """Run the finished bytes through ingest; a refusal or a failure ends the upload for good.
+
+    The ingest consumes the bytes, so after a failure there is nothing left to resume.
+    """
     try:
         async with app.store.staged(adopt=await app.uploads.take_data(session)) as staged:
             name = await ingest(app, staged, session.name, Publish.UNIQUE)
-    except UploadError:
+    except Exception:
         await app.uploads.remove(session.id)
         raise
     return await app.uploads.finish(session, name)
+
+
+def _answer_closed(request: Request, session: Session) -> Session:
+    """A closed upload takes no bytes; a retried final PATCH (at its length) is answered as the first was."""
+    if session.finalising:
+        raise _ingesting()
+    if _decimal_header(request, "upload-offset") != session.length:
+        raise UploadError(409, "the upload is already complete")
+    return session
 
 
 @router.options("/", status_code=204, include_in_schema=False)
@@ -235,7 +288,7 @@ async def create_upload(request: Request, app: Services = Depends(services)) -> 
 @router.head("/{upload_id}", dependencies=_writes)
 async def upload_progress(upload_id: str, request: Request, app: Services = Depends(services)) -> Response:
     """The offset to resume from (and, once finished, the video's URL)."""
-    session = await _lookup(app, upload_id)
+    session = await app.uploads.get(upload_id)
     headers = {**(await _progress_headers(request, app, session)), "upload-length": str(session.length)}
     if session.raw_metadata:
         headers["upload-metadata"] = session.raw_metadata
@@ -245,25 +298,20 @@ async def upload_progress(upload_id: str, request: Request, app: Services = Depe
 @router.patch("/{upload_id}", status_code=204, dependencies=_writes)
 async def append_chunk(upload_id: str, request: Request, app: Services = Depends(services)) -> Response:
     """Append bytes at exactly ``Upload-Offset``."""
-    session = await _lookup(app, upload_id)
+    session = await app.uploads.get(upload_id)
     if request.headers.get("content-type") != CHUNK_TYPE:
         raise UploadError(415, f"PATCH bodies must be {CHUNK_TYPE}")
-    if session.video_name is not None:
-        if _decimal_header(request, "upload-offset") != session.length:
-            raise UploadError(409, "the upload is already complete")
-    else:
-        try:
-            session = await _receive(request, app, session)
-        except UploadBusy:
-            raise UploadError(409, "another request is appending to this upload") from None
-        except UnknownUpload:
-            raise UploadError(404, "no such upload") from None
+    try:
+        session = await _receive(request, app, open_only(session))
+    except UploadClosed as closed:
+        session = _answer_closed(request, closed.session)
     return Response(status_code=204, headers=await _progress_headers(request, app, session))
 
 
 @router.delete("/{upload_id}", status_code=204, dependencies=_writes)
 async def terminate_upload(upload_id: str, app: Services = Depends(services)) -> Response:
-    """Give up an upload and free what it holds."""
-    await _lookup(app, upload_id)
+    """Give up an upload and free what it holds (not while its video is being ingested)."""
+    if (await app.uploads.get(upload_id)).finalising:
+        raise _ingesting()
     await app.uploads.remove(upload_id)
     return Response(status_code=204)
