@@ -78,13 +78,33 @@ class MediaWorkers:
 
     async def run(self, operation: str, *args: Any) -> Any:
         """Run ``app.media_probe.<operation>(*args)`` in a worker and return its result."""
+        pool = self._executor()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor(), _in_worker, operation, *args)
+            return await asyncio.get_running_loop().run_in_executor(pool, _in_worker, operation, *args)
         except BrokenProcessPool:
-            self.close()
+            self._stop(pool)
             raise NotAVideo("the file could not be read (the media worker stopped)") from None
 
     def close(self) -> None:
+        """Stop the workers and wait until they have exited, so that none outlives the server.
+
+        They are not left to exit on their own: an orphaned worker waits for work
+        forever and keeps the forkserver alive too (it holds the pipe whose
+        closing tells the forkserver to exit), about 80 MB each.
+        """
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            self._stop(self._pool)
+
+    def _stop(self, pool: ProcessPoolExecutor) -> None:
+        """Terminate ``pool``'s workers and reap them; a pool already replaced is left alone.
+
+        Work still running is abandoned rather than waited for: at shutdown no
+        one waits for its result, and a long remux must not hold the exit up.
+        """
+        if pool is not self._pool:
+            return
+        self._pool = None
+        # The executor offers no public way to stop running workers before Python 3.14.
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import pytest
 
 from app import media_probe
@@ -224,3 +226,36 @@ def test_a_request_that_goes_away_does_not_close_the_video_under_its_probe(store
     shutil.copyfile(sample_mp4, store_dir / "clip.mp4")
     sidecar = asyncio.run(describe_and_give_up(store_dir))
     assert '"width": 320' in sidecar.read_text()
+
+
+# --- shutting down -------------------------------------------------------------------------
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, found through /proc."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in map(int, (task / "children").read_text().split()):
+            found |= {child} | descendants(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting to be reaped has exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_stopping_the_server_leaves_no_media_process_running(start_server, sample_mp4):
+    server = start_server()
+    response = httpx.post(f"{server.url}/video", files={"file": ("clip.mp4", sample_mp4.read_bytes())}, timeout=60)
+    assert response.status_code == 201
+    media_processes = descendants(server.process.pid)
+    assert media_processes
+    server.stop()
+    deadline = time.monotonic() + 10
+    while any(map(running, media_processes)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in media_processes if running(pid)]
