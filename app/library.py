@@ -134,6 +134,7 @@ class Library:
         return await asyncio.shield(pending)
 
     async def _cached_or_probed(self, name: str, source: LocalFile) -> _Derived:
+        """The sidecar of ``source``'s version if it has one, else a probe; closes ``source`` either way."""
         try:
             return await self._cached(name, source.etag) or await self._probe_and_store(name, source)
         finally:
