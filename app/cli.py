@@ -2,7 +2,10 @@
 
 The tus protocol is tuspy's; the progress display is rich's. Upload URLs are
 remembered between runs (by a fingerprint of each file), so running the same
-command again after an interruption resumes from the server's offset.
+command again after an interruption resumes from the server's offset. An
+upload is forgotten only once the server has said where its video is: if a run
+missed the final answer, the next one asks (and waits while the server is
+still making the video).
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 
+import requests
 from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeRemainingColumn, TransferSpeedColumn)
 from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError
+from tusclient.request import catch_requests_error
 from tusclient.storage.filestorage import FileStorage
 from tusclient.uploader import Uploader
 
@@ -28,6 +34,9 @@ _REFUSALS = {
     413: "the file is larger than the server accepts",
     415: "the server refused it",
 }
+# How long to wait for a video the server has every byte of but is still making (multi-GB ones take a while).
+INGEST_WAIT_SECONDS = 600
+INGEST_POLL_SECONDS = 1.0
 
 
 class UploadFailed(Exception):
@@ -89,20 +98,62 @@ def upload_file(path: Path, client: TusClient, storage: FileStorage, chunk_size:
         while uploader.offset < size:
             uploader.upload_chunk()
             progress.update(task, completed=uploader.offset)
+        url = uploader.request.response_headers.get("video-url") if uploader.request else None
+        url = url or _ask_for_video_url(uploader, path, progress)
     except TusCommunicationError as error:
         raise UploadFailed(_explain(error)) from None
     storage.remove_item(uploader._get_fingerprint())
-    url = uploader.request.response_headers.get("video-url") if uploader.request else None
-    if not url:
-        raise UploadFailed("the server did not say where the video is")
     return url
+
+
+def _ask_for_video_url(uploader: Uploader, path: Path, progress: Progress) -> str:
+    """The video's URL from HEAD, when the final PATCH's answer did not bring it (it was lost, in this run or one before)."""
+    url = _video_url_from_head(uploader)
+    if url is None:
+        progress.console.print(f"{path.name}: the server has every byte; waiting for it to finish the video")
+        url = _wait_for_video_url(uploader)
+    return url
+
+
+def _wait_for_video_url(uploader: Uploader) -> str:
+    """Ask again for a while: the server may take minutes over a big video; giving up leaves it remembered."""
+    deadline = time.monotonic() + INGEST_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(INGEST_POLL_SECONDS)
+        if url := _video_url_from_head(uploader):
+            return url
+    raise UploadFailed("the server has every byte but has not finished the video yet: run the same command later")
+
+
+@catch_requests_error
+def _video_url_from_head(uploader: Uploader) -> str | None:
+    response = requests.head(uploader.url, headers=uploader.get_headers(), timeout=30)
+    if response.status_code != 200:
+        raise TusCommunicationError(None, response.status_code, response.content)
+    return response.headers.get("video-url")
+
+
+def _url_storage(path: Path, console: Console) -> FileStorage:
+    """The remembered upload URLs; an unreadable file is set aside, with a warning, and memory starts empty."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    storage = FileStorage(str(path))
+    try:
+        storage.get_item("")  # TinyDB reads the whole file on every query: this is the check
+    except (ValueError, TypeError, AttributeError) as error:
+        storage.close()
+        aside = path.with_name(path.name + ".unreadable")
+        os.replace(path, aside)
+        console.print(f"warning: could not read the remembered uploads in {path} ({error}); "
+                      f"moved it to {aside} and started afresh", style="yellow", markup=False, highlight=False,
+                      soft_wrap=True)
+        storage = FileStorage(str(path))
+    return storage
 
 
 def upload(args: argparse.Namespace, console: Console) -> int:
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     client = TusClient(args.server.rstrip("/") + "/uploads/", headers=headers)
-    args.state_file.parent.mkdir(parents=True, exist_ok=True)
-    storage = FileStorage(str(args.state_file))
+    storage = _url_storage(args.state_file, console)
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
     results: list[tuple[Path, str, bool]] = []

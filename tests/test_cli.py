@@ -5,19 +5,85 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import put_file
 from tests.proxy import CuttingProxy
-from tests.servers import REPO
+from tests.servers import REPO, ManagedProcess, _answers, free_port
+from tests.test_live_limits import wait_for
+
+
+def cli(server_url: str, *args: str, state: Path, **popen: object) -> subprocess.Popen:
+    command = [sys.executable, "-m", "app", "upload", "--server", server_url, "--state-file", str(state), *args]
+    env = {key: value for key, value in os.environ.items() if key != "VIDEO_API_TOKEN"}
+    return subprocess.Popen(command, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, **popen)
 
 
 def run_cli(server_url: str, *args: str, state: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "app", "upload", "--server", server_url, "--state-file", str(state), *args]
-    env = {key: value for key, value in os.environ.items() if key != "VIDEO_API_TOKEN"}
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    with cli(server_url, *args, state=state, stderr=subprocess.PIPE) as process:
+        stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+GATED_SERVER = """
+import asyncio, sys
+from pathlib import Path
+import uvicorn
+import app.tus_api
+
+gate = Path(sys.argv[2])
+ingest = app.tus_api.ingest
+
+async def held_at_the_gate(*args):
+    gate.with_suffix(".waiting").touch()
+    while not gate.exists():
+        await asyncio.sleep(0.05)
+    return await ingest(*args)
+
+app.tus_api.ingest = held_at_the_gate
+uvicorn.run("app.main:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+class GatedServer(ManagedProcess):
+    """The service with every ingest held until ``open()``: a window in which a client can miss the answer."""
+
+    def __init__(self, store: Path, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._gate = workdir / "gate"
+        env = {**os.environ, "VIDEO_STORAGE_DIR": str(store), "VIDEO_ACCEPT_ANY_FILE": "true"}
+        super().__init__([sys.executable, "-c", GATED_SERVER, str(self.port), str(self._gate)],
+                         lambda: _answers(self.url + "/healthz"), cwd=REPO, env=env)
+
+    @property
+    def ingesting(self) -> bool:
+        return self._gate.with_suffix(".waiting").exists()
+
+    def open(self) -> None:
+        self._gate.touch()
+
+
+@pytest.fixture
+def gated(store_dir: Path, tmp_path: Path) -> Iterator[GatedServer]:
+    server = GatedServer(store_dir, tmp_path)
+    yield server
+    server.stop()
+
+
+def visible(store: Path) -> list[str]:
+    return sorted(path.name for path in store.iterdir() if not path.name.startswith("."))
+
+
+def cut_off_while_ingesting(server: GatedServer, video: Path, state: Path) -> None:
+    """A run that sent every byte and was stopped before the server answered (Ctrl-C, a dropped network)."""
+    first = cli(server.url, str(video), state=state, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: server.ingesting, timeout=60)
+    first.kill()
+    first.communicate()
 
 
 @pytest.fixture
@@ -88,3 +154,38 @@ def test_an_unreachable_server_is_reported(sample_mp4, state):
     result = run_cli("http://127.0.0.1:9", str(sample_mp4), state=state)
     assert result.returncode == 1
     assert "could not reach the server" in result.stdout
+
+
+def test_a_run_after_the_server_finished_unseen_prints_the_url_and_uploads_nothing_again(gated, store_dir, tmp_path,
+                                                                                         state):
+    video = put_file(tmp_path, "clip.mp4", os.urandom(100_000))
+    cut_off_while_ingesting(gated, video, state)
+    gated.open()
+    assert wait_for(lambda: (store_dir / "clip.mp4").exists())
+    second = run_cli(gated.url, str(video), state=state)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"{gated.url}/get_video_by_name/clip.mp4" in second.stdout
+    assert visible(store_dir) == ["clip.mp4"]
+
+
+def test_a_run_while_the_server_still_makes_the_video_waits_for_its_url(gated, store_dir, tmp_path, state):
+    video = put_file(tmp_path, "clip.mp4", os.urandom(100_000))
+    cut_off_while_ingesting(gated, video, state)
+    with cli(gated.url, str(video), state=state, stderr=subprocess.PIPE) as second:
+        waiting = next((line for line in second.stdout if "waiting" in line), None)
+        gated.open()
+        stdout, stderr = second.communicate(timeout=60)
+    assert waiting is not None, stdout + stderr
+    assert second.returncode == 0, stdout + stderr
+    assert f"{gated.url}/get_video_by_name/clip.mp4" in stdout
+    assert visible(store_dir) == ["clip.mp4"]
+
+
+def test_an_unreadable_state_file_is_set_aside_with_a_warning(start_server, sample_mp4, state):
+    server = start_server()
+    state.parent.mkdir(parents=True)
+    state.write_text("{not json")
+    result = run_cli(server.url, str(sample_mp4), state=state)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "could not read" in result.stdout
+    assert state.with_name("urls.json.unreadable").read_text() == "{not json"
