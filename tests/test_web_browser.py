@@ -104,6 +104,24 @@ def test_an_upload_cut_by_a_dropped_connection_resumes_and_completes(page, serve
     proxy.close()
 
 
+def test_an_upload_whose_last_answer_is_lost_asks_the_server_and_completes(page, server, store_dir, sample_mp4):
+    lost = []
+
+    def deliver_then_drop_the_answer(route):
+        if route.request.method == "PATCH" and not lost:
+            lost.append(route.fetch().status)  # the server gets the bytes and stores the video
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/uploads/**", deliver_then_drop_the_answer)
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", str(sample_mp4))
+    wait_done(page, sample_mp4.name)
+    assert lost == [204]
+    assert sorted(path.name for path in store_dir.iterdir() if not path.name.startswith(".")) == [sample_mp4.name]
+
+
 def test_a_file_that_is_not_a_video_shows_why_it_was_refused(page, server, tmp_path, store_dir):
     page_file = put_file(tmp_path, "notes.mp4", b"<html>not a video</html>" * 100)
     page.goto(server.url + "/")

@@ -107,6 +107,7 @@ export class ResumableUpload {
     try {
       const xhr = await this.request("HEAD", this.url);
       this.offset = Number(xhr.getResponseHeader("Upload-Offset"));
+      this.finished(xhr);  // the last answer may have been lost after the server stored the video
     } catch (error) {
       if (error.status === 404 || error.status === 410) {  // expired or finished elsewhere: begin again
         localStorage.removeItem(this.storageKey());
@@ -119,7 +120,11 @@ export class ResumableUpload {
   }
 
   async sendChunk() {
-    if (this.offset >= this.file.size) return this.finishedUrl ?? null;
+    if (this.offset >= this.file.size) {
+      if (this.finishedUrl) return this.finishedUrl;
+      // Every byte arrived but the server has not named the video yet (it is still storing it): ask again soon.
+      throw new UploadFailed("the server is still storing the video", 0, true);
+    }
     const chunk = this.file.slice(this.offset, Math.min(this.offset + CHUNK_BYTES, this.file.size));
     const xhr = await this.request("PATCH", this.url, {
       "Upload-Offset": String(this.offset),
