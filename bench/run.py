@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import WRK_THREADS, BenchError  # noqa: E402
 from bench.procs import nginx_version  # noqa: E402
+from bench.s3 import start_s3_contenders  # noqa: E402
 from bench.scenarios import MIB, STREAMS, Bench, Measurement, Profile, Scenario, Server, check_server, scenarios  # noqa: E402
 from tests.servers import NginxProcess, ServerProcess  # noqa: E402
 
@@ -59,17 +60,19 @@ class Check:
     metric: str
     label: str
     unit: str
-    op: str  # ">=" or "<="
-    bound: float
+    op: str  # ">=" or "<="; empty for a row that is measured against no target
+    bound: float | None
     relative: bool
 
     def target(self) -> str:
+        if self.bound is None:
+            return "-"
         return f"{self.op} {self.bound:g}x" if self.relative else f"{self.op} {self.bound:g} {self.unit}"
 
     def passes(self, service: float | None, reference: float | None) -> bool | None:
-        """Whether the target is met; None when a value it needs is missing."""
+        """Whether the target is met; None when a value it needs is missing or there is no target."""
         value = _ratio(service, reference) if self.relative else service
-        if value is None:
+        if value is None or self.bound is None:
             return None
         return value >= self.bound if self.op == ">=" else value <= self.bound
 
@@ -91,6 +94,8 @@ def checks(profile: Profile) -> list[Check]:
         Check("streams", "peak_rss_mib", "  server peak RSS", "MiB", "<=", 64, False),
         Check("upload", "mb_per_s", f"multipart upload of {big} (ref: sink)", "MB/s", ">=", 700, False),
         Check("upload", "rss_growth_mib", "  server RSS growth", "MiB", "<=", 16, False),
+        Check("s3_ranges", "requests_per_s", f"S3: random 1 MiB ranges of {big}, 32 conns", "req/s", "", None, True),
+        Check("s3_ranges", "p99_ms", "  p99 latency", "ms", "", None, True),
     ]
 
 
@@ -209,7 +214,8 @@ def rows(table_checks: list[Check], samples: Samples) -> list[dict]:
             "label": check.label, "scenario": check.scenario, "metric": check.metric, "unit": check.unit,
             "service": service, "reference": reference,
             "ratio": None if check.metric in WORST_CASE_METRICS else _ratio(service, reference),
-            "target": check.target(), "result": {True: "PASS", False: "MISS", None: "n/a"}[verdict],
+            "target": check.target(),
+            "result": "-" if check.bound is None else {True: "PASS", False: "MISS", None: "n/a"}[verdict],
         })
     return result
 
@@ -243,6 +249,8 @@ def render(table_rows: list[dict], header: list[str], found: list[str]) -> str:
     lines += ["",
               "ratio = service / nginx. Upload row: the 'nginx' column is the reference instead, curl sending",
               "the same multipart body to a loopback socket that discards it (nginx has no upload to compare).",
+              "S3 rows: the service over a SeaweedFS store, against the same ranges fetched from SeaweedFS",
+              "directly (presigned URL); the issue sets no target for them.",
               "Medians over the rounds; CPU and RSS rows show the worst round. MB = 10^6 bytes.", ""]
     lines += ["Problems (wrk non-2xx, socket errors, failures):", *("  " + p for p in found)] if found else \
         ["No problems: no wrk non-2xx responses or socket errors, no failed probes or uploads."]
@@ -300,12 +308,15 @@ def main(argv: list[str] | None = None) -> int:
         nginx = NginxProcess(NGINX_TEMPLATE, workdir, root=data_dir.resolve())
         stack.callback(nginx.stop)
 
+        print("starting SeaweedFS and a service over it ...", file=sys.stderr, flush=True)
+        s3 = start_s3_contenders(stack, big_file)
         bench = Bench(profile, Server("service", service.url, service.process.pid),
-                      Server("nginx", nginx.url, nginx.process.pid), full_file, big_file, token)
+                      Server("nginx", nginx.url, nginx.process.pid), full_file, big_file, token, s3)
         for server in (bench.service, bench.nginx):
             bench.etags[server.name] = check_server(server, bench)
         print(f"running {profile.rounds} round(s) ...", file=sys.stderr, flush=True)
-        samples = run_rounds(bench, scenarios(bench), {"service": service.process, "nginx": nginx.process})
+        samples = run_rounds(bench, scenarios(bench), {"service": service.process, "nginx": nginx.process,
+                                                       "S3 service": s3.service, "SeaweedFS": s3.seaweed})
         found = problems(samples, nginx.errors())
 
     head = header(profile, args.quick, nginx_version(), load_before)

@@ -18,6 +18,7 @@ import httpx
 
 from bench.load import BenchError, DiscardingSink, abandoned_probes, curl_upload, wrk
 from bench.procs import RssSampler, cpu_seconds, rss_mib
+from bench.s3 import S3Contenders
 
 MIB = 1024 * 1024
 RANGE_BYTES = MIB
@@ -63,6 +64,7 @@ class Bench:
     full_file: Path
     big_file: Path
     token: str
+    s3: S3Contenders | None = None
     etags: dict[str, str] = field(default_factory=dict)
     round: int = 0
 
@@ -91,9 +93,13 @@ def full_download(bench: Bench, server: Server, clients: int) -> Measurement:
 
 def random_ranges(bench: Bench, server: Server) -> Measurement:
     """1 MiB at random offsets of the big file, like players seeking: per-request cost plus copying."""
+    return random_ranges_at(bench, server.video_url(bench.big_file))
+
+
+def random_ranges_at(bench: Bench, url: str) -> Measurement:
+    """Random 1 MiB ranges of the big file at ``url``; the same sequence for every contender of a round."""
     args = ("ranges", str(bench.big_file.stat().st_size), str(RANGE_BYTES), str(bench.round + 1))
-    result = wrk(server.video_url(bench.big_file), SMALL_REQUEST_CONNECTIONS, bench.profile.duration_s,
-                 script_args=args)
+    result = wrk(url, SMALL_REQUEST_CONNECTIONS, bench.profile.duration_s, script_args=args)
     return Measurement({"requests_per_s": result.requests_per_s, "p99_ms": result.p99_ms}, result.problems())
 
 
@@ -186,7 +192,16 @@ def scenarios(bench: Bench) -> list[Scenario]:
         against_nginx("streams", many_streams),
         Scenario("upload", (("service", partial(upload_to_service, bench)),
                             ("reference", partial(upload_to_sink, bench)))),
+        *_s3_scenarios(bench),
     ]
+
+
+def _s3_scenarios(bench: Bench) -> list[Scenario]:
+    """Ranges of one object through the service over S3, and straight from the S3 server."""
+    if bench.s3 is None:
+        return []
+    return [Scenario("s3_ranges", (("service", partial(random_ranges_at, bench, bench.s3.service_url)),
+                                   ("seaweedfs", partial(random_ranges_at, bench, bench.s3.direct_url))))]
 
 
 def check_server(server: Server, bench: Bench) -> str:
