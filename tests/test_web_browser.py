@@ -44,6 +44,36 @@ def test_uploading_two_videos_shows_progress_then_cards_with_posters(page, serve
     screenshot(page, "library-after-upload")
 
 
+RECORD_PROGRESS = """() => {
+  window.progressShown = [];
+  new MutationObserver(() => {
+    const bar = document.querySelector(".upload-item progress");
+    if (bar && bar.value !== window.progressShown.at(-1)?.value) {
+      window.progressShown.push({ value: bar.value, at: performance.now() });
+    }
+  }).observe(document.getElementById("upload-list"), { subtree: true, childList: true, attributes: true });
+}"""
+
+LAST_UPLOAD_ANSWER = """() => performance.getEntriesByType("resource")
+  .filter((entry) => entry.name.includes("/uploads/") && !entry.name.endsWith("/uploads/"))
+  .at(-1).responseStart"""
+
+
+def test_progress_grows_as_the_bytes_go_up_and_shows_100_once_the_server_has_them(page, server, store_dir,
+                                                                                   large_mp4):
+    page.goto(server.url + "/")
+    page.evaluate(RECORD_PROGRESS)
+    page.set_input_files("#file-input", str(large_mp4))
+    wait_done(page, large_mp4.name)
+    shown = page.evaluate("() => window.progressShown")
+    values = [entry["value"] for entry in shown]
+    assert len({value for value in values if 0 < value < 100}) >= 3, values
+    assert values == sorted(values) and values[-1] == 100, values
+    first_100_at = next(entry["at"] for entry in shown if entry["value"] == 100)
+    assert first_100_at >= page.evaluate(LAST_UPLOAD_ANSWER), "100% was shown before the server had every byte"
+    assert (store_dir / large_mp4.name).read_bytes() == large_mp4.read_bytes()
+
+
 def test_library_lists_videos_newest_first_with_their_details(page, server, store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "details.mp4")
     page.goto(server.url + "/")

@@ -45,8 +45,7 @@ function uploadRow(file) {
   uploadList.prepend(row);
   return {
     row,
-    progress(done, total, bytesPerSecond) {
-      const percent = total ? Math.floor((done / total) * 100) : 100;
+    progress(percent, bytesPerSecond) {
       row.querySelector("progress").value = percent;
       row.querySelector(".upload-percent").textContent = `${percent}%`;
       if (bytesPerSecond !== undefined) {
@@ -81,6 +80,11 @@ async function insertCard(videoUrl) {
   emptyLibrary.hidden = true;
 }
 
+// Bytes sent so far as a percentage; 100% is kept for when the server has every byte.
+function percentSent(done, total) {
+  return total ? Math.min(99, Math.floor((done / total) * 100)) : 0;
+}
+
 async function upload(file) {
   const ui = uploadRow(file);
   if (file.size > maxBytes) {
@@ -100,7 +104,7 @@ async function upload(file) {
         lastTime = now;
         lastBytes = done;
       }
-      ui.progress(done, total, speed);
+      ui.progress(percentSent(done, total), speed);
       ui.status(done < total ? "Uploading…" : "Processing…", "active");
     },
     onRetry(attempt) {
@@ -112,7 +116,7 @@ async function upload(file) {
   for (let attempt = 0; ; attempt += 1) {
     try {
       const videoUrl = await transfer.start();
-      ui.progress(file.size, file.size);
+      ui.progress(100);  // the server has every byte and has stored the video
       ui.status("Done", "done");
       ui.done();
       await insertCard(videoUrl);
