@@ -3,7 +3,9 @@ resuming after a dropped connection, refusals, the token prompt and cross-origin
 
 from __future__ import annotations
 
+import os
 import shutil
+from datetime import datetime, timezone
 
 import pytest
 
@@ -74,12 +76,19 @@ def test_progress_grows_as_the_bytes_go_up_and_shows_100_once_the_server_has_the
     assert (store_dir / large_mp4.name).read_bytes() == large_mp4.read_bytes()
 
 
-def test_library_lists_videos_newest_first_with_their_details(page, server, store_dir, sample_mp4):
-    shutil.copyfile(sample_mp4, store_dir / "details.mp4")
+def test_library_lists_videos_newest_first_with_their_details(page, server, store_dir, sample_mp4, sample_webm):
+    added = {"city.webm": (sample_webm, "2022-05-06 07:08"), "aunt.mp4": (sample_mp4, "2021-03-04 05:06"),
+             "beach.mp4": (sample_mp4, "2023-07-08 09:10")}  # neither by name nor as copied
+    for name, (source, when) in added.items():
+        shutil.copyfile(source, store_dir / name)
+        moment = datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc).timestamp()
+        os.utime(store_dir / name, (moment, moment))
     page.goto(server.url + "/")
-    card = page.locator('.card[data-name="details.mp4"]')
-    assert "0:02" in card.inner_text() and "320×240" in card.inner_text()
-    assert card.locator("img").get_attribute("alt") == "Poster of details.mp4"
+    assert page.locator(".card").evaluate_all("cards => cards.map((card) => card.dataset.name)") == [
+        "beach.mp4", "city.webm", "aunt.mp4"]
+    for name, (_, when) in added.items():
+        details = page.locator(f'.card[data-name="{name}"] .card-meta').inner_text()
+        assert "0:02" in details and "320×240" in details and when in details, details
 
 
 def test_a_video_plays_to_its_end(page, server, store_dir, sample_mp4):
