@@ -4,6 +4,8 @@
 const TUS_VERSION = "1.0.0";
 const CHUNK_BYTES = 8 * 1024 * 1024;
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000, 8000, 8000];
+// How often to ask whether a complete upload has become a video (the server may be remuxing it).
+const INGEST_POLL_MS = 2000;
 
 export class UploadFailed extends Error {
   constructor(message, status = 0, retryable = false) {
@@ -14,6 +16,9 @@ export class UploadFailed extends Error {
 }
 
 export class UploadCancelled extends Error {}
+
+// Every byte arrived but the server is still turning them into a video: not a failure, just a wait.
+class StillIngesting extends Error {}
 
 function encodeMetadata(values) {
   const base64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
@@ -66,6 +71,11 @@ export class ResumableUpload {
         }
       } catch (error) {
         if (this.cancelled) throw new UploadCancelled("cancelled");
+        if (error instanceof StillIngesting) {
+          await this.pause(INGEST_POLL_MS);
+          resync = true;
+          continue;
+        }
         if (!error.retryable || failures >= RETRY_DELAYS_MS.length) throw error;
         this.onRetry(failures + 1);
         await this.pause(RETRY_DELAYS_MS[failures++]);
@@ -122,8 +132,7 @@ export class ResumableUpload {
   async sendChunk() {
     if (this.offset >= this.file.size) {
       if (this.finishedUrl) return this.finishedUrl;
-      // Every byte arrived but the server has not named the video yet (it is still storing it): ask again soon.
-      throw new UploadFailed("the server is still storing the video", 0, true);
+      throw new StillIngesting("the server is still storing the video");
     }
     const chunk = this.file.slice(this.offset, Math.min(this.offset + CHUNK_BYTES, this.file.size));
     const xhr = await this.request("PATCH", this.url, {
