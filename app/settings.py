@@ -32,7 +32,7 @@ class Settings:
     trust_proxy_headers: bool = False
     max_ranges: int = 16
     cache_control: str = "public, no-cache"
-    chunk_bytes: int = 256 * 1024
+    chunk_bytes: int = 128 * 1024
     api_token: str = ""
     accept_any_file: bool = False
     media_workers: int = 2
