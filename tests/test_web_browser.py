@@ -3,6 +3,7 @@ resuming after a dropped connection, refusals, the token prompt and cross-origin
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from datetime import datetime, timezone
@@ -282,6 +283,31 @@ async function probe(url) {
   });
   return result;
 }
+
+async function listLibrary(url) {
+  try {
+    const response = await fetch(url);
+    return { status: response.status, names: (await response.json()).videos.map((video) => video.name) };
+  } catch (error) {
+    return { fetchError: String(error) };
+  }
+}
+
+// A tus upload in two requests, each preflighted for its tus and Authorization headers.
+async function tusUpload(endpoint, name, base64, token) {
+  const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+  const headers = { "Tus-Resumable": "1.0.0", Authorization: `Bearer ${token}` };
+  try {
+    const created = await fetch(endpoint, { method: "POST", headers: {
+      ...headers, "Upload-Length": String(bytes.length), "Upload-Metadata": `filename ${btoa(name)}` } });
+    const location = created.headers.get("Location");
+    const patched = await fetch(new URL(location, endpoint), { method: "PATCH", body: bytes, headers: {
+      ...headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" } });
+    return { created: created.status, patched: patched.status, offset: Number(patched.headers.get("Upload-Offset")) };
+  } catch (error) {
+    return { fetchError: String(error) };
+  }
+}
 </script>"""
 
 
@@ -294,11 +320,16 @@ def origins():
 
 
 @pytest.fixture
-def shared_video_url(start_server, store_dir, sample_mp4, origins) -> str:
-    """A video on a server that lets only the first of ``origins`` use it from its pages."""
-    server = start_server(VIDEO_CORS_ORIGINS=origins[0].url)
+def shared_server(start_server, store_dir, sample_mp4, origins):
+    """A server with a video that lets only the first of ``origins`` use it from its pages."""
+    server = start_server(VIDEO_CORS_ORIGINS=origins[0].url, VIDEO_API_TOKEN="letmein")
     shutil.copyfile(sample_mp4, store_dir / "shared.mp4")
-    return f"{server.url}/get_video_by_name/shared.mp4"
+    return server
+
+
+@pytest.fixture
+def shared_video_url(shared_server) -> str:
+    return f"{shared_server.url}/get_video_by_name/shared.mp4"
 
 
 def test_players_on_an_allowed_origin_can_fetch_ranges_and_play(page, origins, shared_video_url, sample_mp4):
@@ -312,3 +343,34 @@ def test_players_on_other_origins_are_refused(page, origins, shared_video_url):
     page.goto(origins[1].url + "/")
     result = page.evaluate("url => probe(url)", shared_video_url)
     assert "fetchError" in result and result["video"] == "error"
+
+
+def test_pages_on_an_allowed_origin_can_list_the_library(page, origins, shared_server):
+    page.goto(origins[0].url + "/")
+    assert page.evaluate("url => listLibrary(url)", shared_server.url + "/video") == {"status": 200,
+                                                                                      "names": ["shared.mp4"]}
+
+
+def test_pages_on_other_origins_cannot_read_the_library(page, origins, shared_server):
+    page.goto(origins[1].url + "/")
+    assert "fetchError" in page.evaluate("url => listLibrary(url)", shared_server.url + "/video")
+
+
+def cross_origin_upload(page, server, video) -> dict:
+    return page.evaluate("([endpoint, name, data]) => tusUpload(endpoint, name, data, 'letmein')",
+                         [server.url + "/uploads/", "crossed.mp4", base64.b64encode(video.read_bytes()).decode()])
+
+
+def test_pages_on_an_allowed_origin_can_upload_with_tus(page, origins, shared_server, store_dir, sample_mp4):
+    page.goto(origins[0].url + "/")
+    result = cross_origin_upload(page, shared_server, sample_mp4)
+    assert result == {"created": 201, "patched": 204, "offset": sample_mp4.stat().st_size}
+    assert wait_for(lambda: (store_dir / "crossed.mp4").exists())
+    assert (store_dir / "crossed.mp4").read_bytes() == sample_mp4.read_bytes()
+
+
+def test_pages_on_other_origins_cannot_upload(page, origins, shared_server, store_dir, sample_mp4):
+    page.goto(origins[1].url + "/")
+    assert "fetchError" in cross_origin_upload(page, shared_server, sample_mp4)
+    assert not (store_dir / "crossed.mp4").exists()
+    assert not any((store_dir / ".uploads").glob("*")), "the refused preflight still created an upload"
