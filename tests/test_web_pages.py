@@ -82,20 +82,27 @@ def cors_client(make_client):
     return make_client(cors_origins=(ALLOWED,))
 
 
+def listed(header: str) -> set[str]:
+    """The names in a comma-separated header, in lower case."""
+    return {name.strip().lower() for name in header.split(",")}
+
+
 def test_preflight_from_an_allowed_origin_allows_ranges_and_tus_headers(cors_client):
     response = cors_client.options("/uploads/", headers={
         "origin": ALLOWED, "access-control-request-method": "PATCH",
         "access-control-request-headers": "range, if-none-match, authorization, upload-offset, tus-resumable"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ALLOWED
+    assert {"get", "head", "post", "patch", "delete"} <= listed(response.headers["access-control-allow-methods"])
+    assert {"range", "if-none-match", "if-match", "if-range", "authorization", "upload-offset", "upload-length",
+            "upload-metadata", "tus-resumable"} <= listed(response.headers["access-control-allow-headers"])
 
 
 def test_responses_expose_range_and_tus_headers_to_allowed_origins(cors_client, store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "x.mp4")
     response = cors_client.get("/get_video_by_name/x.mp4", headers={"origin": ALLOWED, "range": "bytes=0-1"})
-    exposed = {name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")}
     assert {"content-range", "accept-ranges", "content-length", "etag", "location", "upload-offset",
-            "tus-resumable", "video-url"} <= exposed
+            "tus-resumable", "video-url"} <= listed(response.headers["access-control-expose-headers"])
 
 
 def test_other_origins_get_no_cors_grant(cors_client, store_dir, sample_mp4):
