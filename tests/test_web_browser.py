@@ -221,6 +221,33 @@ def test_a_wrong_token_is_asked_for_again(page, start_server, sample_mp4):
     wait_done(page, sample_mp4.name)
 
 
+def test_cancelling_the_token_prompt_says_next_to_the_file_that_a_token_is_needed(page, start_server, store_dir,
+                                                                                 sample_mp4):
+    server = start_server(VIDEO_API_TOKEN="letmein")
+    page.goto(server.url + "/")
+    page.set_input_files("#file-input", str(sample_mp4))
+    page.click('#token-dialog button[value="cancel"]')
+    page.wait_for_selector('.upload-item[data-state="error"]')
+    status = row(page, sample_mp4.name).locator(".upload-status").inner_text()
+    assert status == "Refused: an access token is needed to change the library"
+    assert not (store_dir / sample_mp4.name).exists()
+
+
+def test_a_token_refused_again_says_next_to_the_file_that_it_was_not_accepted(page, start_server, store_dir,
+                                                                               sample_mp4):
+    server = start_server(VIDEO_API_TOKEN="letmein")
+    page.goto(server.url + "/")
+    page.evaluate("() => localStorage.setItem('video-service-token', 'stale')")
+    page.set_input_files("#file-input", str(sample_mp4))
+    page.fill("#token-input", "wrong")
+    page.click('#token-dialog button[value="ok"]')
+    page.wait_for_selector('.upload-item[data-state="error"]')
+    status = row(page, sample_mp4.name).locator(".upload-status").inner_text()
+    assert status == "Refused: the access token was not accepted"
+    assert not (store_dir / sample_mp4.name).exists()
+    screenshot(page, "token-refused")
+
+
 def test_delete_from_the_watch_page_after_confirming(page, server, store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "doomed.mp4")
     page.goto(server.url + "/watch/doomed.mp4")
