@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from obstore.store import S3Store
 
 from tests.servers import ManagedProcess, _answers, free_port
 
@@ -63,11 +64,13 @@ class SeaweedS3(ManagedProcess):
             "VIDEO_S3_SECRET_ACCESS_KEY": self.secret_key,
         }
 
+    def client(self, bucket: str, secret_key: str | None = None) -> S3Store:
+        """A client of ``bucket`` that signs with ``secret_key`` (the right one unless given)."""
+        return S3Store(bucket, endpoint=self.endpoint, region=REGION, access_key_id=ACCESS_KEY,
+                       secret_access_key=self.secret_key if secret_key is None else secret_key,
+                       virtual_hosted_style_request=False, client_options={"allow_http": True})
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         super().stop()
         self._log.close()
-
-
-def weed_available() -> bool:
-    return WEED.exists() or shutil.which("weed") is not None
