@@ -251,11 +251,72 @@ def test_a_token_refused_again_says_next_to_the_file_that_it_was_not_accepted(pa
 def test_delete_from_the_watch_page_after_confirming(page, server, store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "doomed.mp4")
     page.goto(server.url + "/watch/doomed.mp4")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#delete-button")
+    page.click('#delete-dialog button[value="delete"]')
     page.wait_for_url(server.url + "/")
     assert not (store_dir / "doomed.mp4").exists()
     assert page.locator('.card[data-name="doomed.mp4"]').count() == 0
+
+
+FOCUS_RING = "rgb(255, 191, 71)"  # the --focus outline of app.css
+
+
+def tab_to(page, selector: str, presses: int = 25) -> None:
+    """Press Tab until the element matching ``selector`` has the focus; fail if it never gets it."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("selector => document.activeElement.matches(selector)", selector):
+            return
+    raise AssertionError(f"{selector} cannot be reached with the Tab key")
+
+
+def focus_ring_on(page, selector: str) -> bool:
+    return FOCUS_RING in page.eval_on_selector(selector, "element => getComputedStyle(element).boxShadow")
+
+
+def test_the_file_picker_is_reached_with_tab_shows_its_focus_and_opens_with_space(page, server, store_dir,
+                                                                                  sample_mp4):
+    page.goto(server.url + "/")
+    assert not focus_ring_on(page, 'label[for="file-input"]')
+    tab_to(page, "#file-input")
+    assert focus_ring_on(page, 'label[for="file-input"]')
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(sample_mp4))
+    wait_done(page, sample_mp4.name)
+    assert (store_dir / sample_mp4.name).exists()
+
+
+def test_delete_is_reached_with_tab_and_confirmed_with_the_keyboard(page, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "keyed.mp4")
+    page.goto(server.url + "/watch/keyed.mp4")
+    tab_to(page, "#delete-button")
+    assert focus_ring_on(page, "#delete-button")
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.textContent") == "Keep it"
+    page.keyboard.press("Tab")
+    assert focus_ring_on(page, '#delete-dialog button[value="delete"]')
+    page.keyboard.press("Space")
+    page.wait_for_url(server.url + "/")
+    assert not (store_dir / "keyed.mp4").exists()
+
+
+def test_escape_closes_the_delete_dialog_and_keeps_the_video(page, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "kept.mp4")
+    methods = []
+    page.on("request", lambda request: methods.append(request.method))
+    page.goto(server.url + "/watch/kept.mp4")
+    tab_to(page, "#delete-button")
+    page.keyboard.press("Enter")
+    page.locator("#delete-dialog").wait_for()
+    screenshot(page, "delete-dialog")
+    page.evaluate("""() => { window.deleteDialogClosed = new Promise((resolve) =>
+        document.getElementById("delete-dialog").addEventListener("close", resolve, { once: true })); }""")
+    page.keyboard.press("Escape")
+    page.evaluate("async () => { await window.deleteDialogClosed; await fetch(location.href); }")  # after any DELETE
+    assert page.locator("#delete-dialog").is_hidden()
+    assert page.evaluate("() => document.activeElement.id") == "delete-button"
+    assert "DELETE" not in methods and (store_dir / "kept.mp4").exists()
 
 
 def test_watching_works_without_javascript(chromium, server, store_dir, sample_mp4):

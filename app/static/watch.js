@@ -30,10 +30,20 @@ async function remove(name) {
   return null;
 }
 
+// Asks in a modal dialog (keyboard-operable, Escape keeps the video); resolves whether to delete.
+function confirmDeletion() {
+  const dialog = document.getElementById("delete-dialog");
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "delete"), { once: true });
+  });
+}
+
 deleteButton.hidden = false;
 deleteButton.addEventListener("click", async () => {
   const name = deleteButton.dataset.name;
-  if (!confirm(`Delete “${name}”? This cannot be undone.`)) return;
+  if (!(await confirmDeletion())) return;
   try {
     const response = await remove(name);
     if (response?.ok) {
