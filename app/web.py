@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -19,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from app.models import VideoInfo, video_info
 from app.services import Services, services
 from app.storage import NotFound
+from app.urls import base_url
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 48
@@ -83,7 +85,8 @@ async def watch_page(name: str, request: Request, app: Services = Depends(servic
     if video is None:
         return error_page(request, 404, "Video not found",
                           "There is no video with this name. It may have been deleted or renamed.")
-    return render(request, "watch.html", video=video)
+    share_url = f"{base_url(request, app.settings)}/watch/{quote(name, safe='')}"
+    return render(request, "watch.html", video=video, share_url=share_url)
 
 
 @router.get("/fragments/card/{name}", response_class=HTMLResponse)

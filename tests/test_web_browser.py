@@ -258,6 +258,18 @@ def test_delete_from_the_watch_page_after_confirming(page, server, store_dir, sa
     assert page.locator('.card[data-name="doomed.mp4"]').count() == 0
 
 
+def test_the_link_to_share_opens_the_watch_page_and_the_file_has_its_own_link(page, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "my clip.mp4")
+    page.goto(server.url + "/watch/my%20clip.mp4")
+    share = page.get_by_label("Link to share").input_value()
+    assert share == f"{server.url}/watch/my%20clip.mp4"
+    file_url = f"{server.url}/get_video_by_name/my%20clip.mp4"
+    assert page.locator("#file-link").get_attribute("href") == file_url
+    assert page.get_by_role("link", name="Download").get_attribute("href") == file_url
+    page.goto(share)
+    assert page.locator("h1").inner_text() == "my clip.mp4"
+
+
 FOCUS_RING = "rgb(255, 191, 71)"  # the --focus outline of app.css
 
 

@@ -47,6 +47,12 @@ def test_watch_page_notes_codecs_browsers_may_not_play(client, store_dir):
     assert "may not play in your browser" in page
 
 
+def test_watch_page_shares_its_own_address_under_the_public_base_url(make_client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "my clip.mp4")
+    page = make_client(public_base_url="https://videos.example/tv").get("/watch/my%20clip.mp4").text
+    assert 'id="share-link" type="url" readonly value="https://videos.example/tv/watch/my%20clip.mp4"' in page
+
+
 def test_unknown_page_is_a_friendly_html_404_for_browsers(client):
     response = client.get("/no/such/page", headers=HTML)
     assert response.status_code == 404
