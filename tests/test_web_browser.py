@@ -9,6 +9,7 @@ import shutil
 from datetime import datetime, timezone
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import OriginServer, screenshot
 from tests.helpers import put_file
@@ -90,6 +91,15 @@ def test_library_lists_videos_newest_first_with_their_details(page, server, stor
     for name, (_, when) in added.items():
         details = page.locator(f'.card[data-name="{name}"] .card-meta').inner_text()
         assert "0:02" in details and "320×240" in details and when in details, details
+
+
+def test_a_card_link_is_announced_once_by_the_video_name_with_a_decorative_poster(page, server, store_dir,
+                                                                                  sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "beach.mp4")
+    page.goto(server.url + "/")
+    link = page.locator('.card[data-name="beach.mp4"] a')
+    expect(link).to_have_accessible_name("beach.mp4")
+    assert link.locator("img.poster").get_attribute("alt") == ""
 
 
 def test_a_video_plays_to_its_end(page, server, store_dir, sample_mp4):
