@@ -96,6 +96,8 @@ def checks(profile: Profile) -> list[Check]:
         Check("upload", "rss_growth_mib", "  server RSS growth", "MiB", "<=", 16, False),
         Check("s3_ranges", "requests_per_s", f"S3: random 1 MiB ranges of {big}, 32 conns", "req/s", "", None, True),
         Check("s3_ranges", "p99_ms", "  p99 latency", "ms", "", None, True),
+        Check("s3_upload", "mb_per_s", f"S3: multipart upload of {big} (ref: sink)", "MB/s", "", None, False),
+        Check("s3_upload", "rss_growth_mib", "  server RSS growth", "MiB", "", None, False),
     ]
 
 
@@ -249,8 +251,8 @@ def render(table_rows: list[dict], header: list[str], found: list[str]) -> str:
     lines += ["",
               "ratio = service / nginx. Upload row: the 'nginx' column is the reference instead, curl sending",
               "the same multipart body to a loopback socket that discards it (nginx has no upload to compare).",
-              "S3 rows: the service over a SeaweedFS store, against the same ranges fetched from SeaweedFS",
-              "directly (presigned URL); the issue sets no target for them.",
+              "S3 rows: the service over a SeaweedFS store; its ranges against the same ranges fetched from",
+              "SeaweedFS directly (presigned URL), its upload against the sink. The issue sets no targets there.",
               "Medians over the rounds; CPU and RSS rows show the worst round. MB = 10^6 bytes.", ""]
     lines += ["Problems (wrk non-2xx, socket errors, failures):", *("  " + p for p in found)] if found else \
         ["No problems: no wrk non-2xx responses or socket errors, no failed probes or uploads."]
@@ -309,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(nginx.stop)
 
         print("starting SeaweedFS and a service over it ...", file=sys.stderr, flush=True)
-        s3 = start_s3_contenders(stack, big_file)
+        s3 = start_s3_contenders(stack, big_file, token)
         bench = Bench(profile, Server("service", service.url, service.process.pid),
                       Server("nginx", nginx.url, nginx.process.pid), full_file, big_file, token, s3)
         for server in (bench.service, bench.nginx):

@@ -30,33 +30,31 @@ URL_LIFETIME = timedelta(hours=2)
 
 @dataclass(frozen=True)
 class S3Contenders:
-    """Where the same object is fetched: through the service, and straight from SeaweedFS."""
+    """The service over S3 (base URL and process) and the big file's presigned URL at SeaweedFS."""
 
     service_url: str
-    direct_url: str
     service: subprocess.Popen
+    direct_url: str
     seaweed: subprocess.Popen
 
 
-def start_s3_contenders(stack: ExitStack, big_file: Path) -> S3Contenders:
+def start_s3_contenders(stack: ExitStack, big_file: Path, token: str) -> S3Contenders:
     """Start SeaweedFS and a service over it, store ``big_file``; everything stops with ``stack``."""
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-s3-")))
     (workdir / "seaweed").mkdir()
     seaweed = SeaweedS3(workdir / "seaweed")
     stack.callback(seaweed.stop)
-    service = ServerProcess({**seaweed.env(BUCKET, PREFIX), "VIDEO_STAGING_DIR": str(workdir / "staging")})
+    # Random bytes are no video: VIDEO_ACCEPT_ANY_FILE lets the upload scenario store them.
+    service = ServerProcess({**seaweed.env(BUCKET, PREFIX), "VIDEO_STAGING_DIR": str(workdir / "staging"),
+                             "VIDEO_ACCEPT_ANY_FILE": "true", "VIDEO_API_TOKEN": token})
     stack.callback(service.stop)
     store = S3Store(BUCKET, endpoint=seaweed.endpoint, region=REGION, access_key_id=ACCESS_KEY,
                     secret_access_key=seaweed.secret_key, virtual_hosted_style_request=False,
                     client_options={"allow_http": True, "timeout": "600s"})
     key = f"{PREFIX}/{big_file.name}"
     obstore.put(store, key, big_file)
-    contenders = S3Contenders(
-        service_url=f"{service.url}/get_video_by_name/{big_file.name}",
-        direct_url=obstore.sign(store, "GET", key, URL_LIFETIME),
-        service=service.process,
-        seaweed=seaweed.process,
-    )
+    contenders = S3Contenders(service.url, service.process, obstore.sign(store, "GET", key, URL_LIFETIME),
+                              seaweed.process)
     _check_first_bytes(contenders, big_file)
     return contenders
 
@@ -65,7 +63,7 @@ def _check_first_bytes(contenders: S3Contenders, big_file: Path) -> None:
     """Both ways must answer a range with the file's bytes, or a fast error would look good."""
     with open(big_file, "rb") as source:
         first_two = source.read(2)
-    for url in (contenders.service_url, contenders.direct_url):
+    for url in (f"{contenders.service_url}/get_video_by_name/{big_file.name}", contenders.direct_url):
         answer = httpx.get(url, headers={"Range": "bytes=0-1"}, timeout=30)
         if answer.status_code != 206 or answer.content != first_two:
             raise BenchError(f"S3: bytes=0-1 of {url} answered {answer.status_code} with {answer.content[:10]!r}")

@@ -145,13 +145,13 @@ def many_streams(bench: Bench, server: Server) -> Measurement:
     return Measurement(values, result.problems())
 
 
-def upload_to_service(bench: Bench) -> Measurement:
+def upload_to_service(bench: Bench, server: Server) -> Measurement:
     """The big file as a multipart upload to ``POST /video``, with the memory it costs the server.
 
-    The time is curl's total, so it includes the service syncing the file to
-    disk before it answers 201. The stored copy is deleted again afterwards.
+    The time is curl's total, so it includes the service storing the file
+    durably (a synced local file, or a completed S3 multipart upload) before it
+    answers 201. The stored copy is deleted again afterwards.
     """
-    server = bench.service
     auth = f"Authorization: Bearer {bench.token}"
     before = rss_mib(server.pid)
     with RssSampler(server.pid) as rss:
@@ -190,18 +190,23 @@ def scenarios(bench: Bench) -> list[Scenario]:
         against_nginx("probes", probes_then_idle),
         against_nginx("not_modified", not_modified),
         against_nginx("streams", many_streams),
-        Scenario("upload", (("service", partial(upload_to_service, bench)),
+        Scenario("upload", (("service", partial(upload_to_service, bench, bench.service)),
                             ("reference", partial(upload_to_sink, bench)))),
         *_s3_scenarios(bench),
     ]
 
 
 def _s3_scenarios(bench: Bench) -> list[Scenario]:
-    """Ranges of one object through the service over S3, and straight from the S3 server."""
+    """The service over S3: ranges against SeaweedFS answering them directly, and an upload."""
     if bench.s3 is None:
         return []
-    return [Scenario("s3_ranges", (("service", partial(random_ranges_at, bench, bench.s3.service_url)),
-                                   ("seaweedfs", partial(random_ranges_at, bench, bench.s3.direct_url))))]
+    service = Server("service", bench.s3.service_url, bench.s3.service.pid)
+    return [
+        Scenario("s3_ranges", (("service", partial(random_ranges, bench, service)),
+                               ("seaweedfs", partial(random_ranges_at, bench, bench.s3.direct_url)))),
+        Scenario("s3_upload", (("service", partial(upload_to_service, bench, service)),
+                               ("reference", partial(upload_to_sink, bench)))),
+    ]
 
 
 def check_server(server: Server, bench: Bench) -> str:
