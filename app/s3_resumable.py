@@ -1,13 +1,19 @@
 """Resumable upload sessions kept in the object store, so any instance can continue any upload.
 
 Objects cannot be appended to, so an upload is a folder of objects under
-``.uploads/ID/``: ``state.json``, and one ``part-OFFSET`` per request that
-added bytes. The offset is the end of the unbroken run of parts from 0. A
-request may append at an offset only after creating ``claim-OFFSET`` with
-``If-None-Match: *``: of two requests at one offset, on one instance or two,
-exactly one gets to write, and the other is refused (409) without a byte
-written. A request's bytes wait in a local file and go up as one part when it
-ends (multipart for big ones), so memory stays flat.
+``.uploads/ID/``: ``state.json``, and ``part-OFFSET`` objects of at most
+``PART_BYTES``. The offset is the end of the unbroken run of parts from 0. A
+request's bytes wait in a local file and go up as parts when it ends, so
+memory stays flat.
+
+Every part is created with ``If-None-Match: *``, so of two requests that
+write at one offset, on one instance or two, the first part stored wins and
+the other request is refused (409) with nothing of its own at that offset:
+this alone keeps the parts from ever overlapping. Before reading its body, a
+request also creates ``claim-OFFSET`` the same way, so a second request at a
+busy offset is refused at once instead of sending its body in vain. A claim
+is deleted when its request ends; one left by a request that died is taken
+over once it is older than ``CLAIM_STALE_SECONDS``.
 
 The request whose part completes the upload marks it finalising after
 creating ``claim-final`` the same way, so exactly one request ever ingests it.
@@ -21,19 +27,42 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import asdict, replace
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import obstore
-from obstore.exceptions import AlreadyExistsError
+from obstore.exceptions import AlreadyExistsError, PreconditionError
 
 from app.resumable import (Appender, ExpiredUpload, Session, UnknownUpload, UploadBusy, UploadClosed, open_only,
                            valid_upload_id)
-from app.s3_storage import PART_BYTES, UPLOAD_CONCURRENCY, S3VideoStore
+from app.s3_storage import PART_BYTES, S3VideoStore
+
+if TYPE_CHECKING:  # obstore declares these types in its stubs only
+    from obstore import ObjectMeta, PutMode, PutResult
 
 UPLOADS_DIR = ".uploads"
+
+CLAIM_STALE_SECONDS = 30.0
+"""Age at which a claim on an offset may be taken over: its request died, or is too slow to keep it.
+
+Shorter than the browser client's 55 s of retries, so a request lost with its
+instance stalls an upload for less than the client waits. Taking over the
+claim of a request that is alive but slow is safe (only one request's part
+can be created at an offset); it merely lets a second request send its body
+in vain. Claims are dated by the claiming instance's clock, so instances'
+clocks must agree to well within this.
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim object this request created: it is still this request's while it has ``e_tag``."""
+
+    key: str
+    e_tag: str
 
 
 class S3UploadSessions:
@@ -50,8 +79,9 @@ class S3UploadSessions:
             raise UnknownUpload(upload_id)
         return f"{self._root}/{upload_id}/{leaf}"
 
-    async def _save(self, session: Session) -> None:
-        await obstore.put_async(self._client, self._key(session.id, "state.json"), json.dumps(asdict(session)).encode())
+    async def _save(self, session: Session, mode: PutMode = "overwrite") -> None:
+        await obstore.put_async(self._client, self._key(session.id, "state.json"), json.dumps(asdict(session)).encode(),
+                                mode=mode)
 
     async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
         session = Session(secrets.token_urlsafe(24), length, metadata, raw_metadata, name, time.time() + self._expiry)
@@ -59,6 +89,10 @@ class S3UploadSessions:
         return session
 
     async def get(self, upload_id: str) -> Session:
+        return (await self._load(upload_id))[0]
+
+    async def _load(self, upload_id: str) -> tuple[Session, str]:
+        """The live session and the ETag of its state, for a save that must not undo a newer one."""
         try:
             result = await obstore.get_async(self._client, self._key(upload_id, "state.json"))
         except FileNotFoundError:
@@ -67,7 +101,7 @@ class S3UploadSessions:
         if session.expires < time.time():
             await self.remove(upload_id)
             raise ExpiredUpload(upload_id)
-        return session
+        return session, result.meta["e_tag"]
 
     async def _parts(self, session: Session) -> list[tuple[int, str, int]]:
         """(offset, key, size) of the unbroken run of parts from offset 0."""
@@ -92,60 +126,117 @@ class S3UploadSessions:
 
     @asynccontextmanager
     async def appending(self, session: Session) -> AsyncIterator[Appender]:
-        """Claim the current offset of an open upload; the bytes go up as a part at the end.
+        """Claim the current offset of an open upload; the bytes go up as parts at the end.
 
-        UploadBusy if the offset is claimed, UploadClosed if the upload is
-        finalising or finished. If the block ended normally with every byte in,
-        the upload is then marked finalising (UploadClosed if another request
-        got there first).
+        UploadBusy if the offset is claimed, or if another request's part got
+        there first; UploadClosed if the upload is finalising or finished. The
+        claim is let go however the request ends. If the block ended normally
+        with every byte in, the upload is then marked finalising (UploadClosed
+        if another request got there first).
         """
         start = await self.offset(session)
-        claim = self._key(session.id, f"claim-{start:020d}")
-        await self._claim(claim, UploadBusy(session.id))
+        claim = await self._claim_offset(session.id, start)
         try:
-            current = open_only(await self.get(session.id))
-        except BaseException:
-            await obstore.delete_async(self._client, claim)
-            raise
-        buffer = self._staging / f"part-{secrets.token_hex(12)}"
-        fd = os.open(buffer, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        appender = Appender(fd, current, start, 0)
-        try:
-            yield appender
+            current, version = await self._load(session.id)
+            with self._buffer() as (fd, buffer):
+                appender = Appender(fd, open_only(current), start, 0)
+                try:
+                    yield appender
+                finally:
+                    if appender.offset > start:
+                        appender.session = await self._renew(current, version)
+                        await self._store_parts(session.id, start, buffer)
         finally:
-            os.close(fd)
-            try:
-                await self._keep(appender, claim, buffer)
-            finally:
-                buffer.unlink(missing_ok=True)
+            await self._release(claim)
         if appender.complete:
             appender.session = await self._finalise(appender.session)
 
-    async def _claim(self, key: str, refusal: Exception) -> None:
+    @contextmanager
+    def _buffer(self) -> Iterator[tuple[int, Path]]:
+        """A new local file (descriptor and path) for one request's bytes, removed afterwards."""
+        path = self._staging / f"part-{secrets.token_hex(12)}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            yield fd, path
+        finally:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+
+    async def _create(self, key: str, body: bytes, refusal: Exception) -> PutResult:
         """Create ``key`` unless it exists (then raise ``refusal``): one winner among any instances."""
         try:
-            await obstore.put_async(self._client, key, b"", mode="create")
+            return await obstore.put_async(self._client, key, body, mode="create")
         except AlreadyExistsError:
             raise refusal from None
 
-    async def _keep(self, appender: Appender, claim: str, buffer: Path) -> None:
-        """Store the request's bytes as a part, renewing the expiry first; or free the claim if none came.
+    async def _claim_offset(self, upload_id: str, offset: int) -> Claim:
+        """Create the claim on ``offset``, or take over a stale one; UploadBusy if it is held."""
+        key = self._key(upload_id, f"claim-{offset:020d}")
+        body = json.dumps({"at": time.time(), "by": secrets.token_hex(8)}).encode()
+        try:
+            created = await obstore.put_async(self._client, key, body, mode="create")
+        except AlreadyExistsError:
+            created = await self._take_over_stale(key, body, UploadBusy(upload_id))
+        return Claim(key, created["e_tag"])
 
-        The state is saved before the part goes up because no later request can
-        begin at the next offset before then, so none can have saved a newer state.
+    async def _take_over_stale(self, key: str, body: bytes, refusal: Exception) -> PutResult:
+        """Replace the claim at ``key`` if it is stale and nobody replaced or let go of it first; else ``refusal``."""
+        try:
+            held = await obstore.get_async(self._client, key)
+            if time.time() - _claimed_at(bytes(await held.bytes_async()), held.meta) < CLAIM_STALE_SECONDS:
+                raise refusal
+            return await obstore.put_async(self._client, key, body, mode={"e_tag": held.meta["e_tag"]})
+        except (FileNotFoundError, PreconditionError):
+            raise refusal from None
+
+    async def _release(self, claim: Claim) -> None:
+        """Delete the claim unless another request has taken it over (then it is theirs to let go).
+
+        Should a take-over fall between the check and the delete, a third
+        request may then claim the offset too: it is refused when its part
+        meets the one already there, having sent its body in vain.
         """
-        if appender.offset == appender.start:
-            await obstore.delete_async(self._client, claim)
+        try:
+            meta = await obstore.head_async(self._client, claim.key)
+        except FileNotFoundError:
             return
-        appender.session = replace(appender.session, expires=time.time() + self._expiry)
-        await self._save(appender.session)
-        await obstore.put_async(self._client, self._key(appender.session.id, f"part-{appender.start:020d}"), buffer,
-                                use_multipart=appender.offset - appender.start > PART_BYTES,
-                                chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY)
+        if meta["e_tag"] == claim.e_tag:
+            await obstore.delete_async(self._client, claim.key)
+
+    async def _renew(self, session: Session, version: str) -> Session:
+        """Push the expiry out, saving over the state only if it is still ``version`` (else read it again).
+
+        A request whose claim was taken over may still be running, and the
+        upload may have been finalised meanwhile: an old copy of the state saved
+        over that would open it again. UploadClosed if it was. Renewing before
+        the parts go up, not after, keeps this from refusing a request whose
+        parts were stored: no request can complete the upload before them.
+        """
+        while True:
+            renewed = replace(session, expires=time.time() + self._expiry)
+            try:
+                await self._save(renewed, mode={"e_tag": version})
+            except (FileNotFoundError, PreconditionError):
+                session, version = await self._load(session.id)
+                open_only(session)
+                continue
+            return renewed
+
+    async def _store_parts(self, upload_id: str, start: int, buffer: Path) -> None:
+        """Upload the buffered bytes as parts of at most PART_BYTES, each only where no part is yet.
+
+        UploadBusy if another request's part is at one of the offsets (it took
+        over this request's claim).
+        """
+        position = start
+        with open(buffer, "rb") as data:
+            while block := data.read(PART_BYTES):
+                await self._create(self._key(upload_id, f"part-{position:020d}"), block, UploadBusy(upload_id))
+                position += len(block)
 
     async def _finalise(self, session: Session) -> Session:
         finalising = replace(session, finalising=True)
-        await self._claim(self._key(session.id, "claim-final"), UploadClosed(finalising))
+        await self._create(self._key(session.id, "claim-final"), b"", UploadClosed(finalising))
         await self._save(finalising)
         return finalising
 
@@ -193,3 +284,11 @@ class S3UploadSessions:
             except UnknownUpload:
                 continue
         return removed
+
+
+def _claimed_at(body: bytes, meta: ObjectMeta) -> float:
+    """When a claim was made: the time in its body, or the object's date for claims from before bodies said it."""
+    try:
+        return float(json.loads(body)["at"])
+    except (ValueError, KeyError, TypeError):
+        return meta["last_modified"].timestamp()

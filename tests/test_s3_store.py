@@ -2,10 +2,16 @@
 
 The parity tests say that users cannot tell the stores apart; these say why
 that holds on S3, where the guarantees rest on the object store's answers.
+Some reach into the store to leave what a dead or stalled instance would.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import httpx
@@ -13,19 +19,175 @@ import obstore
 import pytest
 from obstore.exceptions import PermissionDeniedError
 
+from app.main import create_app
+from app.s3_resumable import CLAIM_STALE_SECONDS
+from app.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
 BUCKET = "videos"
+TUS = {"tus-resumable": "1.0.0"}
+CHUNK = {**TUS, "content-type": "application/offset+octet-stream"}
+WAIT = 10  # seconds: a test that waits longer than this has failed
 
 
-def test_a_request_signed_with_the_wrong_secret_is_refused(seaweed):
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"s3-store-{secrets.token_hex(6)}"
+
+
+@pytest.fixture
+async def make_instance(seaweed, prefix, tmp_path) -> AsyncIterator[Callable[[], httpx.AsyncClient]]:
+    """Instances of the service in-process, all over this test's prefix of one bucket."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make() -> httpx.AsyncClient:
+        env = {**seaweed.env(BUCKET, prefix), "VIDEO_STAGING_DIR": str(tmp_path / f"staging-{len(clients)}"),
+               "VIDEO_ACCEPT_ANY_FILE": "true"}
+        transport = httpx.ASGITransport(app=create_app(Settings.from_env(env)), raise_app_exceptions=False)
+        clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=WAIT))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+async def create(client: httpx.AsyncClient, length: int) -> str:
+    response = await client.post("/uploads/", headers={**TUS, "upload-length": str(length)})
+    assert response.status_code == 201, response.text
+    return response.headers["location"]
+
+
+async def patch(client: httpx.AsyncClient, url: str, offset: int, body: bytes | AsyncIterator[bytes]) -> httpx.Response:
+    return await client.patch(url, content=body, headers={**CHUNK, "upload-offset": str(offset)})
+
+
+def claim_key(prefix: str, url: str, offset: int) -> str:
+    return f"{prefix}/.uploads/{url.rpartition('/')[2]}/claim-{offset:020d}"
+
+
+def leave_claim(seaweed, key: str, body: bytes) -> None:
+    """Put a claim where it is, as a request that died or stalled would have left it."""
+    obstore.put(seaweed.client(BUCKET), key, body)
+
+
+def dated(seconds_ago: float) -> bytes:
+    return json.dumps({"at": time.time() - seconds_ago, "by": "another instance"}).encode()
+
+
+class HeldBody:
+    """A request body whose first bytes go at once and the rest when released."""
+
+    def __init__(self, first: bytes, rest: bytes) -> None:
+        self._parts = (first, rest)
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._parts[0]
+        await self._released.wait()
+        yield self._parts[1]
+
+
+async def held_patch(seaweed, prefix: str, client: httpx.AsyncClient, url: str, body: HeldBody) -> asyncio.Task:
+    """A PATCH at offset 0 that has claimed the offset and waits for the rest of its body."""
+    task = asyncio.create_task(patch(client, url, 0, body))
+    await asyncio.wait_for(exists(seaweed.client(BUCKET), claim_key(prefix, url, 0)), WAIT)
+    return task
+
+
+async def exists(store, key: str) -> None:
+    """Return once ``key`` is in the store."""
+    while True:
+        try:
+            await obstore.head_async(store, key)
+            return
+        except FileNotFoundError:
+            await asyncio.sleep(0.02)
+
+
+async def stored(client: httpx.AsyncClient, url: str, rest: bytes) -> bytes:
+    """Finish the upload with ``rest`` and fetch the video it became."""
+    offset = int((await client.head(url, headers=TUS)).headers["upload-offset"])
+    finished = await patch(client, url, offset, rest)
+    assert finished.status_code == 204, finished.text
+    return (await client.get(finished.headers["video-url"])).content
+
+
+async def test_a_request_signed_with_the_wrong_secret_is_refused(seaweed):
     obstore.put(seaweed.client(BUCKET), "signatures/wrong-secret", b"private")
     with pytest.raises(PermissionDeniedError):
         obstore.get(seaweed.client(BUCKET, secret_key="not-the-secret"), "signatures/wrong-secret")
 
 
-def test_a_presigned_url_with_a_tampered_signature_is_refused(seaweed):
+async def test_a_presigned_url_with_a_tampered_signature_is_refused(seaweed):
     client = seaweed.client(BUCKET)
     obstore.put(client, "signatures/presigned", b"private")
     url = obstore.sign(client, "GET", "signatures/presigned", timedelta(minutes=5))
     tampered = url[:-1] + ("0" if url[-1] != "0" else "1")
-    assert httpx.get(url).status_code == 200
-    assert httpx.get(tampered).status_code == 403
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(url)).status_code == 200
+        assert (await http.get(tampered)).status_code == 403
+
+
+async def test_an_append_whose_part_failed_to_go_up_leaves_its_offset_free(make_instance, monkeypatch):
+    client = make_instance()
+    url = await create(client, 4)
+    put = obstore.put_async
+
+    async def part_fails_once(store, key, *args, **kwargs):
+        if "/part-" in key:
+            monkeypatch.setattr(obstore, "put_async", put)
+            raise OSError("the object store went away")
+        return await put(store, key, *args, **kwargs)
+
+    monkeypatch.setattr(obstore, "put_async", part_fails_once)
+    assert (await patch(client, url, 0, b"AAAA")).status_code == 500
+    assert (await patch(client, url, 0, b"AAAA")).status_code == 204
+
+
+async def test_a_claim_left_by_a_request_that_died_is_taken_over_once_stale(make_instance, seaweed, prefix):
+    client = make_instance()
+    url = await create(client, 4)
+    leave_claim(seaweed, claim_key(prefix, url, 0), dated(CLAIM_STALE_SECONDS + 1))
+    assert (await patch(client, url, 0, b"AAAA")).status_code == 204
+
+
+async def test_an_undated_claim_counts_as_made_when_it_was_stored(make_instance, seaweed, prefix):
+    client = make_instance()
+    url = await create(client, 4)
+    leave_claim(seaweed, claim_key(prefix, url, 0), b"")
+    assert (await patch(client, url, 0, b"AAAA")).status_code == 409
+
+
+async def test_of_two_appends_at_one_offset_only_the_first_part_stored_counts(make_instance, seaweed, prefix):
+    first, second = make_instance(), make_instance()
+    url = await create(first, 8)
+    slow = HeldBody(b"AA", b"AA")
+    stalled = await held_patch(seaweed, prefix, first, url, slow)
+    leave_claim(seaweed, claim_key(prefix, url, 0), dated(CLAIM_STALE_SECONDS + 1))  # it stalled that long
+    assert (await patch(second, url, 0, b"BBBB")).status_code == 204
+    slow.release()
+    assert (await asyncio.wait_for(stalled, WAIT)).status_code == 409
+    assert await stored(second, url, b"CCCC") == b"BBBBCCCC"
+
+
+async def test_an_append_whose_claim_was_taken_over_never_reopens_the_finished_upload(make_instance, seaweed,
+                                                                                        prefix):
+    first, second = make_instance(), make_instance()
+    url = await create(first, 4)
+    slow = HeldBody(b"AA", b"AA")
+    stalled = await held_patch(seaweed, prefix, first, url, slow)
+    leave_claim(seaweed, claim_key(prefix, url, 0), dated(CLAIM_STALE_SECONDS + 1))
+    video_url = (await patch(second, url, 0, b"BBBB")).headers["video-url"]
+    slow.release()
+    assert (await asyncio.wait_for(stalled, WAIT)).status_code == 409
+    assert (await second.head(url, headers=TUS)).headers.get("video-url") == video_url
