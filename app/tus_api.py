@@ -14,7 +14,6 @@ import base64
 import binascii
 import hashlib
 import mimetypes
-import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -30,15 +29,13 @@ from app.resumable import (AbandonedUpload, Appender, ExpiredUpload, Session, Un
                            open_only)
 from app.services import Services, services
 from app.storage import Publish
-from app.uploads import UploadError, request_chunks, too_large
+from app.uploads import UploadError, byte_count, declared_length, request_chunks, too_large
 from app.urls import base_url, video_url
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 CHECKSUMS = ("sha1", "md5", "sha256")
 CHUNK_TYPE = "application/offset+octet-stream"
-# ASCII digits only, and few enough for int(): more than 19 is no byte count a store will see.
-_DECIMAL = re.compile(r"[0-9]{1,19}")
 # Headers a browser client must be allowed to send and to read (CORS).
 REQUEST_HEADERS = ["Tus-Resumable", "Upload-Length", "Upload-Metadata", "Upload-Offset", "Upload-Checksum"]
 RESPONSE_HEADERS = ["Location", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
@@ -108,15 +105,11 @@ def _ingesting() -> UploadError:
 
 
 def _decimal_header(request: Request, name: str) -> int:
-    """A byte count from a header, or 400.
-
-    Checked by pattern, not ``str.isdigit``: that accepts digits such as "²"
-    that ``int`` refuses, and any number of them, past ``int``'s own limit.
-    """
-    value = request.headers.get(name, "")
-    if _DECIMAL.fullmatch(value) is None:
+    """A byte count from a header, or 400."""
+    value = byte_count(request.headers.get(name))
+    if value is None:
         raise UploadError(400, f"{name} must be a non-negative integer")
-    return int(value)
+    return value
 
 
 def _parse_metadata(header: str) -> dict[str, str]:
@@ -162,8 +155,8 @@ def _overrun() -> UploadError:
 
 def _refuse_declared_overrun(request: Request, remaining: int) -> None:
     """Refuse before reading a byte when Content-Length already runs past Upload-Length."""
-    declared = request.headers.get("content-length", "")
-    if _DECIMAL.fullmatch(declared) and int(declared) > remaining:
+    declared = declared_length(request)
+    if declared is not None and declared > remaining:
         raise _overrun()
 
 

@@ -9,6 +9,7 @@ as it crosses the limit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 from python_multipart.exceptions import FormParserError
@@ -116,10 +117,28 @@ def _boundary(content_type: str | None) -> bytes:
     return boundary
 
 
+# ASCII digits only, and few enough for int(): more than 19 is no byte count a store will see.
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+
+
+def byte_count(value: str | None) -> int | None:
+    """A header's byte count, or None if it is missing or not one.
+
+    Checked by pattern, not ``str.isdigit``: that accepts digits such as "²"
+    that ``int`` refuses, and any number of them, past ``int``'s own limit.
+    """
+    return int(value) if value is not None and _DECIMAL.fullmatch(value) else None
+
+
+def declared_length(request: Request) -> int | None:
+    """The body length the client announced (Content-Length), if it announced one."""
+    return byte_count(request.headers.get("content-length"))
+
+
 def _refuse_declared_oversize(request: Request, limit: int, max_bytes: int) -> None:
     """Refuse before reading when Content-Length already says the body is too big."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
         raise too_large(max_bytes)
 
 
