@@ -251,9 +251,10 @@ ONE_MESSAGE_BYTES = 1024 * 1024
 class RangeResponse(Response):
     """Streams segments of a :class:`ByteSource` as one ASGI response.
 
-    Reads happen on the event loop in large chunks (no thread hop per chunk);
-    the body stops as soon as the client disconnects, which ASGI servers only
-    report through ``receive`` while their ``send`` keeps accepting data.
+    Reads happen on the event loop in large chunks (no thread hop per chunk).
+    A body over ``ONE_MESSAGE_BYTES`` stops as soon as the client disconnects,
+    which ASGI servers only report through ``receive`` while their ``send``
+    keeps accepting data; a smaller one is sent whole in one message.
     """
 
     def __init__(

@@ -124,8 +124,9 @@ async def upload_video(request: Request, app: Services = Depends(services)) -> J
 async def stream_video(request: Request) -> Response:
     """The video's bytes, with ranges and conditional requests (RFC 9110).
 
-    Only refusals (a bad or missing name) and CORS requests reach this route:
-    :class:`VideoService` answers the rest before the framework sees them.
+    :class:`VideoService` answers most requests before the framework sees them;
+    this route answers the rest: refusals (a bad or missing name), a store that
+    failed to open the video, and cross-origin requests when CORS is on.
     """
     app: Services = request.app.state.services
     name = request.path_params["name"]
@@ -147,15 +148,13 @@ class VideoService(FastAPI):
     behave alike.
     """
 
-    cors_enabled: bool = False
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = _stream_name(scope, self.cors_enabled)
+        app: Services = self.state.services
+        name = _stream_name(scope, bool(app.settings.cors_origins))
         if name is not None:
-            app: Services = self.state.services
             try:
                 source = await app.store.open(name)
-            except Exception:  # answered below, the ordinary way, by the route and its error handlers
+            except Exception:  # a refusal: the route opens it again and its error handlers answer
                 pass
             else:
                 response = await serve(Request(scope, receive), source, name, app.settings)
@@ -171,7 +170,7 @@ def _stream_name(scope: Scope, cors_enabled: bool) -> str | None:
     if cors_enabled and any(header == b"origin" for header, _ in scope["headers"]):
         return None
     path, root = scope["path"], scope.get("root_path", "")
-    if root and path.startswith(root):
+    if root and path.startswith(root + "/"):
         path = path[len(root):]
     for prefix in STREAM_PREFIXES:
         if path.startswith(prefix):
@@ -218,7 +217,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", web.static_files, name="static")
     if settings.cors_origins:
         _add_cors(app, list(settings.cors_origins))
-        app.cors_enabled = True
     return app
 
 
