@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import uvloop
 
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
@@ -28,6 +29,19 @@ GRACE_S = 30.0
 
 class BenchError(Exception):
     """A server answered differently from what the scenario expects, or a client failed."""
+
+
+def check_first_bytes(url: str, path: Path, who: str) -> None:
+    """``Range: bytes=0-1`` of ``url`` must answer 206 with the first two bytes of ``path``.
+
+    Checked before measuring: a server that answers an error, or ignores
+    Range, would otherwise look fast.
+    """
+    with open(path, "rb") as source:
+        first_two = source.read(2)
+    answer = httpx.get(url, headers={"Range": "bytes=0-1"}, timeout=30)
+    if answer.status_code != 206 or answer.content != first_two:
+        raise BenchError(f"{who}: bytes=0-1 answered {answer.status_code} with {answer.content[:10]!r}")
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import obstore
-from obstore.store import S3Store
 
-from bench.load import BenchError
-from tests.s3 import ACCESS_KEY, REGION, SeaweedS3
+from bench.load import check_first_bytes
+from tests.s3 import SeaweedS3
 from tests.servers import ServerProcess
 
 BUCKET = "bench"
@@ -48,22 +46,11 @@ def start_s3_contenders(stack: ExitStack, big_file: Path, token: str) -> S3Conte
     service = ServerProcess({**seaweed.env(BUCKET, PREFIX), "VIDEO_STAGING_DIR": str(workdir / "staging"),
                              "VIDEO_ACCEPT_ANY_FILE": "true", "VIDEO_API_TOKEN": token})
     stack.callback(service.stop)
-    store = S3Store(BUCKET, endpoint=seaweed.endpoint, region=REGION, access_key_id=ACCESS_KEY,
-                    secret_access_key=seaweed.secret_key, virtual_hosted_style_request=False,
-                    client_options={"allow_http": True, "timeout": "600s"})
+    store = seaweed.client(BUCKET)
     key = f"{PREFIX}/{big_file.name}"
     obstore.put(store, key, big_file)
     contenders = S3Contenders(service.url, service.process, obstore.sign(store, "GET", key, URL_LIFETIME),
                               seaweed.process)
-    _check_first_bytes(contenders, big_file)
+    for url in (f"{service.url}/get_video_by_name/{big_file.name}", contenders.direct_url):
+        check_first_bytes(url, big_file, "S3")
     return contenders
-
-
-def _check_first_bytes(contenders: S3Contenders, big_file: Path) -> None:
-    """Both ways must answer a range with the file's bytes, or a fast error would look good."""
-    with open(big_file, "rb") as source:
-        first_two = source.read(2)
-    for url in (f"{contenders.service_url}/get_video_by_name/{big_file.name}", contenders.direct_url):
-        answer = httpx.get(url, headers={"Range": "bytes=0-1"}, timeout=30)
-        if answer.status_code != 206 or answer.content != first_two:
-            raise BenchError(f"S3: bytes=0-1 of {url} answered {answer.status_code} with {answer.content[:10]!r}")
