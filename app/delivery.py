@@ -11,22 +11,18 @@ ranges and conditional requests (see ``deploy/nginx-x-accel.conf.template``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.file_stream import content_disposition, range_requests_response
-from app.media_types import content_type_for
-from app.settings import Settings
-from app.storage import LocalFile
-
-if TYPE_CHECKING:
-    from app.s3_storage import S3Object
+from app.core.media_types import content_disposition, content_type_for
+from app.core.settings import Settings
+from app.file_stream import range_requests_response
+from app.storage.base import StoredFile
 
 
-async def serve(request: Request, source: LocalFile | S3Object, filename: str, settings: Settings) -> Response:
+async def serve(request: Request, source: StoredFile, filename: str, settings: Settings) -> Response:
     """A GET/HEAD answer for an opened source, typed by ``filename``'s extension."""
     try:
         if settings.delivery == "x-accel":
@@ -39,7 +35,7 @@ async def serve(request: Request, source: LocalFile | S3Object, filename: str, s
             request,
             source,
             content_type=content_type_for(filename),
-            filename=filename,
+            content_disposition=content_disposition(filename),
             cache_control=settings.cache_control,
             max_ranges=settings.max_ranges,
         )
@@ -48,7 +44,7 @@ async def serve(request: Request, source: LocalFile | S3Object, filename: str, s
         raise
 
 
-def _x_accel(source: LocalFile, filename: str, settings: Settings) -> Response:
+def _x_accel(source: StoredFile, filename: str, settings: Settings) -> Response:
     """Hand the file to nginx; the headers set here are the ones nginx keeps."""
     source.close()
     return Response(status_code=200, headers={

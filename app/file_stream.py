@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from functools import lru_cache
 from typing import Protocol
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -332,13 +331,6 @@ def _multipart_segments(
     return f"multipart/byteranges; boundary={boundary}", segments, length
 
 
-@lru_cache(maxsize=4096)
-def content_disposition(filename: str) -> str:
-    """``inline`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266)."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename)
-    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
 _CONSULTED_FIELDS = frozenset(
     {b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since", b"if-range", b"range"}
 )
@@ -362,8 +354,9 @@ def _encode(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
-def _error(status_code: int, detail: str, headers: Mapping[str, str]) -> Response:
-    return JSONResponse({"detail": detail}, status_code=status_code, headers=dict(headers))
+def json_error(status_code: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
+    """A short JSON refusal, ``{"detail": ...}``: the one shape every error of the service takes."""
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=dict(headers or {}))
 
 
 def range_requests_response(
@@ -371,7 +364,7 @@ def range_requests_response(
     source: ByteSource,
     *,
     content_type: str,
-    filename: str,
+    content_disposition: str,
     cache_control: str,
     max_ranges: int,
 ) -> Response:
@@ -388,7 +381,7 @@ def range_requests_response(
         return RangeResponse(source, 304, _encode(cache_headers))
     if status == 412:
         source.close()
-        return _error(412, "precondition failed", cache_headers)
+        return json_error(412, "precondition failed", cache_headers)
 
     representation = {
         **cache_headers,
@@ -404,12 +397,12 @@ def range_requests_response(
             ranges = parse_range_header(range_header, source.size, max_ranges)
         except Unsatisfiable:
             source.close()
-            return _error(416, "range not satisfiable", {**representation, "content-range": f"bytes */{source.size}"})
+            return json_error(416, "range not satisfiable", {**representation, "content-range": f"bytes */{source.size}"})
 
     full = {
         **representation,
         "content-type": content_type,
-        "content-disposition": content_disposition(filename),
+        "content-disposition": content_disposition,
         "x-content-type-options": "nosniff",
     }
     if not ranges:

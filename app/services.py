@@ -1,49 +1,56 @@
-"""The long-lived parts of one running service, shared by every route."""
+"""The long-lived parts of one running service, built once from its settings and shared by every route.
+
+This is the one place that knows which store the settings name; everything
+above it sees a ``Store`` and ``UploadSessions`` and nothing more.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
-from app.library import Library
-from app.media import MediaWorkers
-from app.resumable import UploadSessions
-from app.settings import Settings
-from app.storage import LocalStore
-
-if TYPE_CHECKING:
-    from app.s3_resumable import S3UploadSessions
-    from app.s3_storage import S3VideoStore
+from app.core.settings import Settings
+from app.library.videos import Library
+from app.media.workers import MediaWorkers
+from app.storage.base import Store
+from app.storage.local import LocalStore
+from app.uploads.ingest import IngestPipeline
+from app.uploads.local_sessions import LocalUploadSessions
+from app.uploads.sessions import UploadSessions
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    store: LocalStore | S3VideoStore
+    store: Store
     library: Library
-    uploads: UploadSessions | S3UploadSessions
+    uploads: UploadSessions
     media: MediaWorkers
+    ingest: IngestPipeline
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         media = MediaWorkers(settings.media_workers)
-        if settings.uses_s3:
-            # Imported here so that a local store never loads obstore (about 4 MiB per process).
-            from app.s3_resumable import S3UploadSessions
-            from app.s3_storage import S3VideoStore
-
-            s3 = S3VideoStore(settings.storage_url, settings.s3_endpoint, settings.s3_region,
-                              settings.s3_access_key_id, settings.s3_secret_access_key,
-                              settings.staging_path, settings.chunk_bytes)
-            uploads = S3UploadSessions(s3, settings.staging_path, settings.upload_expiry_seconds)
-            return cls(settings, s3, Library(s3, media), uploads, media)
-        local = LocalStore(settings.local_store_dir, settings.chunk_bytes)
-        uploads = UploadSessions(local.resumable_dir, settings.upload_expiry_seconds)
-        return cls(settings, local, Library(local, media), uploads, media)
+        store, uploads = _s3_parts(settings) if settings.uses_s3 else _local_parts(settings)
+        return cls(settings, store, Library(store, media), uploads, media,
+                   IngestPipeline(store, media, settings.accept_any_file))
 
 
-async def services(request: Request) -> Services:
+def _local_parts(settings: Settings) -> tuple[Store, UploadSessions]:
+    local = LocalStore(settings.local_store_dir, settings.chunk_bytes)
+    return local, LocalUploadSessions(local.resumable_dir, settings.upload_expiry_seconds)
+
+
+def _s3_parts(settings: Settings) -> tuple[Store, UploadSessions]:
+    # Imported here so that a local store never loads obstore (about 4 MiB per process).
+    from app.storage.s3 import S3VideoStore
+    from app.uploads.s3_sessions import S3UploadSessions
+
+    s3 = S3VideoStore(settings.storage_url, settings.s3, settings.staging_path, settings.chunk_bytes)
+    return s3, S3UploadSessions(s3, settings.staging_path, settings.upload_expiry_seconds)
+
+
+async def get_services(request: Request) -> Services:
     """FastAPI dependency: the services of the app serving this request."""
     return request.app.state.services

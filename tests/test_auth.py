@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.helpers import store_snapshot
 
 TOKEN = "s3cret-token"

@@ -32,10 +32,10 @@ GATED_SERVER = """
 import asyncio, sys
 from pathlib import Path
 import uvicorn
-import app.tus_api
+from app.uploads.ingest import IngestPipeline
 
 gate = Path(sys.argv[2])
-ingest = app.tus_api.ingest
+ingest = IngestPipeline.run
 
 async def held_at_the_gate(*args):
     gate.with_suffix(".waiting").touch()
@@ -43,7 +43,7 @@ async def held_at_the_gate(*args):
         await asyncio.sleep(0.05)
     return await ingest(*args)
 
-app.tus_api.ingest = held_at_the_gate
+IngestPipeline.run = held_at_the_gate
 uvicorn.run("app.main:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 

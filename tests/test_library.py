@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import pytest
 
-from app.media_probe import moov_after_mdat
+from app.media.probe import moov_after_mdat
 from tests.helpers import put_file, store_snapshot
 from tests.media import make_audio, make_video
 

@@ -6,16 +6,16 @@ import asyncio
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import av
 import httpx
 import pytest
 
-from app import media_probe
-from app.library import Library
-from app.media import NotAVideo
-from app.storage import LocalStore
+from app.media import probe as media_probe
+from app.library.videos import Library
+from app.media.info import Description
+from app.core.errors import NotAVideo
+from app.storage.local import LocalStore
 from tests.helpers import put_file
 from tests.media import make_video, make_webm_with_undecodable_title
 from tests.test_library import jpeg_size, put, refused, upload
@@ -58,7 +58,7 @@ def test_a_video_that_cannot_be_described_is_still_listed_with_a_note(client, st
 class StoppingWorkers:
     """Media workers that die on every file, as when FFmpeg crashes on one."""
 
-    async def run(self, operation: str, *args: Any) -> Any:
+    async def describe_with_poster(self, location: str, name: str) -> Description:
         raise NotAVideo("the file could not be read (the media worker stopped)")
 
 
@@ -163,9 +163,9 @@ class HeldWorkers:
     def __init__(self) -> None:
         self.hold = HoldFirst()
 
-    async def run(self, operation: str, *args: Any) -> Any:
+    async def describe_with_poster(self, location: str, name: str) -> Description:
         await self.hold()
-        return getattr(media_probe, operation)(*args)
+        return media_probe.describe_with_poster(location, name)
 
 
 class SlowJsonStore(LocalStore):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.names import InvalidName, check_stored_name, name_from_filename, numbered
+from app.core.errors import InvalidName
+from app.core.names import check_stored_name, name_from_filename, numbered
 from tests.helpers import put_file, store_snapshot
 
 

@@ -19,7 +19,7 @@ import pytest
 from tusclient.client import TusClient
 from tusclient.uploader import Uploader
 
-from app.media_probe import moov_after_mdat
+from app.media.probe import moov_after_mdat
 
 MiB = 1024 * 1024
 TUS = {"tus-resumable": "1.0.0"}

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-import app.tus_api
+from app.uploads.ingest import IngestPipeline
 from app.main import create_app
-from app.resumable import UploadSessions
-from app.settings import Settings
+from app.uploads.local_sessions import LocalUploadSessions
+from app.core.settings import Settings
 from tests.servers import REPO
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +60,7 @@ class Gate:
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
     gate = Gate()
-    monkeypatch.setattr(app.tus_api, "ingest", gate.hold(app.tus_api.ingest))
+    monkeypatch.setattr(IngestPipeline, "run", gate.hold(IngestPipeline.run))
     return gate
 
 
@@ -134,7 +134,7 @@ async def test_an_ingest_that_fails_unexpectedly_leaves_no_upload_behind(client,
     async def broken_ingest(*args: object) -> str:
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr(app.tus_api, "ingest", broken_ingest)
+    monkeypatch.setattr(IngestPipeline, "run", broken_ingest)
     url = await create(client)
     assert (await patch(client, url, 0, DATA)).status_code == 500
     assert (await client.head(url, headers=TUS)).status_code == 404
@@ -145,10 +145,10 @@ async def test_an_ingest_that_fails_unexpectedly_leaves_no_upload_behind(client,
 DYING_FINALISER = """
 import asyncio, os, sys
 from pathlib import Path
-from app.resumable import UploadSessions
+from app.uploads.local_sessions import LocalUploadSessions
 
 async def finalise_then_die(folder, staging):
-    sessions = UploadSessions(folder, 3600)
+    sessions = LocalUploadSessions(folder, 3600)
     session = await sessions.create(3, {}, "", "clip.mp4")
     async with sessions.appending(session) as appender:
         appender.write(b"abc")
@@ -199,5 +199,5 @@ async def test_an_upload_whose_ingesting_process_died_is_gone_at_the_next_reques
 
 async def test_the_sweeper_removes_an_upload_whose_ingesting_process_died(finaliser):
     finaliser.die()
-    assert await UploadSessions(finaliser.uploads, 3600).sweep() == 1
+    assert await LocalUploadSessions(finaliser.uploads, 3600).sweep() == 1
     assert list(finaliser.uploads.iterdir()) == []

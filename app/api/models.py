@@ -8,9 +8,9 @@ from urllib.parse import quote
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from app.library import VideoRecord
-from app.settings import Settings
-from app.urls import base_url, video_url
+from app.library.videos import VideoRecord
+from app.core.settings import Settings
+from app.api.urls import base_url, video_url
 
 
 class VideoInfo(BaseModel):

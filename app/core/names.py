@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from app.core.errors import InvalidName
+
 MAX_NAME_BYTES = 240
-
-
-class InvalidName(ValueError):
-    """The name cannot be a stored video's name; the message says why."""
 
 
 def _is_unprintable(char: str) -> bool:

@@ -10,34 +10,24 @@ visible only by an atomic, never-overwriting link once complete and synced.
 from __future__ import annotations
 
 import asyncio
-import enum
 import errno
 import os
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-from app.names import check_stored_name, is_stored_name, numbered
+from app.core.errors import AlreadyExists, NotFound
+from app.core.names import check_stored_name, is_stored_name
+from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
+    staged_in
 
 STAGING_DIR = ".staging"
-SIDECAR_DIR = ".library"
 RESUMABLE_DIR = ".uploads"
-SIDECAR_KINDS = ("json", "jpg")
 STALE_STAGING_SECONDS = 24 * 3600
-_MAX_NUMBERED_TRIES = 100
 _READ_NO_SYMLINK = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class NotFound(LookupError):
-    """No stored video has this name."""
-
-
-class AlreadyExists(FileExistsError):
-    """A create-only publish found the name taken."""
 
 
 class LocalFile:
@@ -80,80 +70,6 @@ class LocalFile:
             self._fd = -1
 
 
-class Publish(enum.Enum):
-    """How a staged file takes its name."""
-
-    UNIQUE = "unique"  # the name, or the first free numbered variant
-    CREATE = "create"  # the name only if nothing has it yet
-    REPLACE = "replace"  # the name, atomically replacing what had it
-
-
-class StagedFile:
-    """A local file being written before it becomes a stored video.
-
-    Either appended to with :meth:`write`, or written at :attr:`path` by
-    another writer (a remuxer) once :meth:`close` has been called. A store's
-    ``publish`` makes it visible; otherwise it is removed when its block ends.
-    """
-
-    def __init__(self, staging: Path, adopt: Path | None = None) -> None:
-        self.path = staging / f"upload-{secrets.token_hex(12)}.part"
-        self.published = False
-        if adopt is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            self.size = 0
-        else:
-            os.rename(adopt, self.path)
-            self._fd = -1
-            self.size = self.path.stat().st_size
-
-    def write(self, data: bytes | memoryview) -> None:
-        """Append to the staged file (page-cache writes: cheap enough for the event loop)."""
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        self.size += len(data)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def discard(self) -> None:
-        """Remove the staged bytes unless they were published; safe to call twice."""
-        self.close()
-        if not self.published:
-            self.path.unlink(missing_ok=True)
-
-
-@asynccontextmanager
-async def staged_in(staging: Path, adopt: Path | None = None) -> AsyncIterator[StagedFile]:
-    """A staging file that is removed again unless published inside the block.
-
-    With ``adopt``, that finished file (on the same filesystem) is moved into staging.
-    """
-    staged = StagedFile(staging, adopt)
-    try:
-        yield staged
-    finally:
-        staged.discard()
-
-
-def candidate_names(name: str, mode: Publish) -> Iterator[str]:
-    """The names a publish may take, in order: just ``name`` unless any free variant will do."""
-    yield name
-    if mode is Publish.UNIQUE:
-        yield from _numbered_candidates(name)
-
-
-def _numbered_candidates(name: str) -> Iterator[str]:
-    """Numbered variants, then a random one that cannot collide."""
-    for number in range(2, _MAX_NUMBERED_TRIES + 2):
-        yield numbered(name, number)
-    yield numbered(name, secrets.randbelow(10**12))
-
-
 def _fsync_file(path: Path) -> int:
     """fsync a file by path (whoever wrote it) and return its size."""
     fd = os.open(path, os.O_RDONLY)
@@ -170,20 +86,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A stored video as a directory listing sees it."""
-
-    name: str
-    size: int
-    modified: float
-
-
-def newest_first(entries: list[Entry]) -> list[Entry]:
-    """The library's order: newest first, ties by name, the same for every store."""
-    return sorted(entries, key=lambda entry: (-entry.modified, entry.name))
 
 
 class LocalStore:
@@ -257,7 +159,7 @@ class LocalStore:
         """Where unfinished resumable uploads keep their bytes and state."""
         return self._resumable
 
-    def staged(self, adopt: Path | None = None):
+    def staged(self, adopt: Path | None = None) -> AbstractAsyncContextManager[StagedFile]:
         """A staging file inside the store (so publishing is a link), removed unless published."""
         return staged_in(self._staging, adopt)
 

@@ -16,9 +16,11 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from app.media import MediaInfo, MediaWorkers, NotAVideo, browser_playback
-from app.media_types import content_type_for
-from app.storage import Entry, LocalFile, LocalStore, NotFound
+from app.core.errors import NotAVideo, NotFound
+from app.core.media_types import content_type_for
+from app.media.info import MediaInfo, browser_playback
+from app.media.workers import MediaWorkers
+from app.storage.base import Entry, Store, StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ class _Derived:
 class Library:
     """Metadata, posters and listings over a store."""
 
-    def __init__(self, store: LocalStore, media: MediaWorkers) -> None:
+    def __init__(self, store: Store, media: MediaWorkers) -> None:
         self._store = store
         self._media = media
         self._pending: dict[tuple[str, str], asyncio.Future[_Derived]] = {}
@@ -84,7 +86,7 @@ class Library:
         records = await asyncio.gather(*(self._listed(entry) for entry in wanted))
         return [record for record in records if record is not None], len(entries)
 
-    async def poster(self, name: str):
+    async def poster(self, name: str) -> StoredFile:
         """The poster JPEG of the current version, opened for streaming."""
         if not (await self.describe(name)).has_poster:
             raise NotFound(name)
@@ -116,7 +118,7 @@ class Library:
             return None
         return derived if derived.source_etag == etag else None
 
-    async def _derived(self, name: str, source: LocalFile) -> _Derived:
+    async def _derived(self, name: str, source: StoredFile) -> _Derived:
         """What is known of the opened version ``source``: its sidecar, or a probe of exactly it.
 
         One lookup per version even when many requests ask at the same time.
@@ -133,17 +135,17 @@ class Library:
             source.close()
         return await asyncio.shield(pending)
 
-    async def _cached_or_probed(self, name: str, source: LocalFile) -> _Derived:
+    async def _cached_or_probed(self, name: str, source: StoredFile) -> _Derived:
         """The sidecar of ``source``'s version if it has one, else a probe; closes ``source`` either way."""
         try:
             return await self._cached(name, source.etag) or await self._probe_and_store(name, source)
         finally:
             source.close()
 
-    async def _probe_and_store(self, name: str, source: LocalFile) -> _Derived:
+    async def _probe_and_store(self, name: str, source: StoredFile) -> _Derived:
         """Probe the very bytes of ``source`` and keep the result as sidecars keyed by its ETag."""
         try:
-            media, problem, poster = await self._media.run("describe_with_poster", await source.media_location(), name)
+            media, problem, poster = await self._media.describe_with_poster(await source.media_location(), name)
         except NotAVideo as exc:  # the worker died on it: say so now, probe again next time
             return _Derived(source.etag, None, str(exc), False)
         derived = _Derived(source.etag, media, problem, poster is not None)

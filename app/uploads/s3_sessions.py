@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING
 import obstore
 from obstore.exceptions import AlreadyExistsError, PreconditionError
 
-from app.resumable import (Appender, ExpiredUpload, Session, UnknownUpload, UploadBusy, UploadClosed, open_only,
-                           valid_upload_id)
-from app.s3_storage import PART_BYTES, S3VideoStore
+from app.core.errors import ExpiredUpload, UnknownUpload, UploadBusy
+from app.storage.s3 import PART_BYTES, S3VideoStore
+from app.uploads.sessions import Appender, Session, UploadClosed, open_only, valid_upload_id
 
 if TYPE_CHECKING:  # obstore declares these types in its stubs only
-    from obstore import ObjectMeta, PutMode, PutResult
+    from obstore import PutMode, PutResult
 
 UPLOADS_DIR = ".uploads"
 
@@ -66,7 +66,7 @@ class Claim:
 
 
 class S3UploadSessions:
-    """The resumable uploads of one object store (same interface as ``UploadSessions``)."""
+    """The resumable uploads of one object store."""
 
     def __init__(self, store: S3VideoStore, staging: Path, expiry_seconds: int) -> None:
         self._client = store.client
@@ -183,7 +183,7 @@ class S3UploadSessions:
         """Replace the claim at ``key`` if it is stale and nobody replaced or let go of it first; else ``refusal``."""
         try:
             held = await obstore.get_async(self._client, key)
-            if time.time() - _claimed_at(bytes(await held.bytes_async()), held.meta) < CLAIM_STALE_SECONDS:
+            if time.time() - json.loads(bytes(await held.bytes_async()))["at"] < CLAIM_STALE_SECONDS:
                 raise refusal
             return await obstore.put_async(self._client, key, body, mode={"e_tag": held.meta["e_tag"]})
         except (FileNotFoundError, PreconditionError):
@@ -284,11 +284,3 @@ class S3UploadSessions:
             except UnknownUpload:
                 continue
         return removed
-
-
-def _claimed_at(body: bytes, meta: ObjectMeta) -> float:
-    """When a claim was made: the time in its body, or the object's date for claims from before bodies said it."""
-    try:
-        return float(json.loads(body)["at"])
-    except (ValueError, KeyError, TypeError):
-        return meta["last_modified"].timestamp()

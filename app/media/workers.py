@@ -1,6 +1,6 @@
-"""What the service knows about media files, and the worker processes that look inside them.
+"""The worker processes that look inside media files, and the typed calls the server makes to them.
 
-PyAV runs only in worker processes (``app/media_probe.py``): the server
+PyAV runs only in worker processes (``app/media/probe.py``): the server
 process keeps its memory small and its interpreter free for streaming while a
 video is probed, remuxed or turned into a poster, and a crash inside FFmpeg
 costs one worker, not the server.
@@ -12,52 +12,32 @@ import asyncio
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
+
+from app.core.errors import NotAVideo
+from app.media.info import Description, UploadCheck
+
+PROBE_MODULE = "app.media.probe"
+Result = TypeVar("Result")
+
+# What runs in a worker. Each imports the probe there (the forkserver has it
+# loaded already): importing it here would load PyAV into the server.
 
 
-class NotAVideo(ValueError):
-    """The file is not a whole, readable video; the message says why in a user's words."""
+def _validate_upload(path: str, name: str) -> UploadCheck:
+    from app.media import probe
+    return probe.validate_upload(path, name)
 
 
-@dataclass(frozen=True)
-class MediaInfo:
-    """What a video holds, as the library reports it."""
-
-    container: str
-    duration: float | None
-    width: int
-    height: int
-    frame_rate: float | None
-    video_codec: str
-    audio_codec: str | None
-    bitrate: int | None
-    created: str | None
+def _remux_faststart(source: str, target: str, name: str, container: str) -> bool:
+    from app.media import probe
+    return probe.remux_faststart(source, target, name, container)
 
 
-_BROWSER_VIDEO = {"h264", "vp8", "vp9", "av1"}
-_BROWSER_AUDIO = {None, "aac", "mp3", "opus", "vorbis", "flac"}
-_BROWSER_CONTAINERS = {"mp4", "webm", "mov", "mkv", "ogg"}
-
-
-def browser_playback(info: MediaInfo) -> tuple[bool, str | None]:
-    """Whether Chromium, Firefox and Safari are all likely to play it, and a note when not."""
-    if info.container not in _BROWSER_CONTAINERS:
-        return False, f"browsers do not play the {info.container} container"
-    if info.video_codec not in _BROWSER_VIDEO:
-        audible = info.audio_codec in _BROWSER_AUDIO - {None}
-        tail = "; some will play the sound only" if audible else ""
-        return False, f"many browsers cannot decode {info.video_codec} video{tail}"
-    if info.audio_codec not in _BROWSER_AUDIO:
-        return False, f"many browsers cannot decode {info.audio_codec} audio"
-    return True, None
-
-
-def _in_worker(operation: str, *args: Any) -> Any:
-    """Runs in a worker process: the only place that imports PyAV."""
-    from app import media_probe
-
-    return getattr(media_probe, operation)(*args)
+def _describe_with_poster(location: str, name: str) -> Description:
+    from app.media import probe
+    return probe.describe_with_poster(location, name)
 
 
 class MediaWorkers:
@@ -72,15 +52,30 @@ class MediaWorkers:
             # forkserver: workers fork from a clean process that has PyAV loaded already,
             # not from this one with its event loop and threads.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["app.media_probe"])
+            context.set_forkserver_preload([PROBE_MODULE])
             self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
         return self._pool
 
-    async def run(self, operation: str, *args: Any) -> Any:
-        """Run ``app.media_probe.<operation>(*args)`` in a worker and return its result."""
+    async def validate_upload(self, path: str, name: str) -> UploadCheck:
+        """Prove an upload is a whole video (NotAVideo otherwise) and say whether it needs faststart."""
+        return await self._run(_validate_upload, path, name)
+
+    async def remux_faststart(self, source: str, target: str, name: str, container: str) -> bool:
+        """Write ``source`` to ``target`` with its index first; False: keep the original as it is."""
+        return await self._run(_remux_faststart, source, target, name, container)
+
+    async def describe_with_poster(self, location: str, name: str) -> Description:
+        """The library's view of a stored video: its media (or why there is none) and a poster.
+
+        NotAVideo only when the worker died on the file.
+        """
+        return await self._run(_describe_with_poster, location, name)
+
+    async def _run(self, operation: Callable[..., Result], *args: str) -> Result:
+        """Run ``operation(*args)`` in a worker; a worker that dies on the file means NotAVideo."""
         pool = self._executor()
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, _in_worker, operation, *args)
+            return await asyncio.get_running_loop().run_in_executor(pool, operation, *args)
         except BrokenProcessPool:
             self._stop(pool)
             raise NotAVideo("the file could not be read (the media worker stopped)") from None

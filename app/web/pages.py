@@ -1,7 +1,7 @@
 """The web pages: the library with its upload area, and the watch page.
 
 Pages are rendered on the server with Jinja2 so that watching works without
-JavaScript; small plain JavaScript modules in ``app/static`` add uploading
+JavaScript; small plain JavaScript modules in ``static/`` add uploading
 (through the resumable endpoint), deleting and live updates. The same card
 template renders the grid and the fragments the page inserts after an upload.
 """
@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.models import VideoInfo, video_info
-from app.services import Services, services
-from app.storage import NotFound
-from app.urls import base_url
+from app.api.models import VideoInfo, video_info
+from app.api.urls import base_url
+from app.core.errors import NotFound
+from app.services import Services, get_services
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 48
@@ -38,12 +38,13 @@ def _duration(seconds: float | None) -> str:
 
 
 def _size(size: int) -> str:
-    amount = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if amount < 1000 or unit == "GB":
-            return f"{amount:.0f} {unit}" if unit == "bytes" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return f"{amount:.1f} TB"
+    """Decimal units, as file managers show them; gigabytes are the largest unit a video needs."""
+    amount, unit = float(size), "bytes"
+    for larger in ("KB", "MB", "GB"):
+        if amount < 1000:
+            break
+        amount, unit = amount / 1000, larger
+    return f"{amount:.0f} bytes" if unit == "bytes" else f"{amount:.1f} {unit}"
 
 
 def _date(iso: str | None) -> str:
@@ -54,9 +55,9 @@ templates.env.filters.update(duration=_duration, size=_size, date=_date)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:
-    app: Services = request.app.state.services
+    services: Services = request.app.state.services
     return templates.TemplateResponse(
-        request, template, {"token_required": bool(app.settings.api_token), **context}, status_code=status_code
+        request, template, {"token_required": bool(services.settings.api_token), **context}, status_code=status_code
     )
 
 
@@ -65,34 +66,34 @@ def error_page(request: Request, status_code: int, title: str, message: str) -> 
 
 
 @router.get("/", response_class=HTMLResponse)
-async def library_page(request: Request, page: int = Query(1, ge=1), app: Services = Depends(services)):
-    records, total = await app.library.page(PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    videos = [video_info(record, request, app.settings) for record in records]
+async def library_page(request: Request, page: int = Query(1, ge=1), services: Services = Depends(get_services)):
+    records, total = await services.library.page(PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    videos = [video_info(record, request, services.settings) for record in records]
     return render(request, "index.html", videos=videos, total=total, page=page,
-                  has_next=page * PAGE_SIZE < total, max_upload_bytes=app.settings.max_upload_bytes)
+                  has_next=page * PAGE_SIZE < total, max_upload_bytes=services.settings.max_upload_bytes)
 
 
-async def _info(request: Request, app: Services, name: str) -> VideoInfo | None:
+async def _info(request: Request, services: Services, name: str) -> VideoInfo | None:
     try:
-        return video_info(await app.library.describe(name), request, app.settings)
+        return video_info(await services.library.describe(name), request, services.settings)
     except NotFound:
         return None
 
 
 @router.get("/watch/{name}", response_class=HTMLResponse)
-async def watch_page(name: str, request: Request, app: Services = Depends(services)):
-    video = await _info(request, app, name)
+async def watch_page(name: str, request: Request, services: Services = Depends(get_services)):
+    video = await _info(request, services, name)
     if video is None:
         return error_page(request, 404, "Video not found",
                           "There is no video with this name. It may have been deleted or renamed.")
-    share_url = f"{base_url(request, app.settings)}/watch/{quote(name, safe='')}"
+    share_url = f"{base_url(request, services.settings)}/watch/{quote(name, safe='')}"
     return render(request, "watch.html", video=video, share_url=share_url)
 
 
 @router.get("/fragments/card/{name}", response_class=HTMLResponse)
-async def card_fragment(name: str, request: Request, app: Services = Depends(services)):
+async def card_fragment(name: str, request: Request, services: Services = Depends(get_services)):
     """One library card, for the page to insert when an upload finishes."""
-    video = await _info(request, app, name)
+    video = await _info(request, services, name)
     if video is None:
         return HTMLResponse("", status_code=404)
     return render(request, "card.html", video=video)

@@ -1,4 +1,4 @@
-"""The Content-Type a stored file is served with.
+"""The Content-Type and Content-Disposition a stored file is served with.
 
 Only video, audio and image types are ever named; everything else is
 ``application/octet-stream``, so an uploaded page or script can never be
@@ -6,6 +6,9 @@ rendered or run by a browser from this origin.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import quote
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -38,3 +41,10 @@ def content_type_for(name: str) -> str:
     """The media type for a stored name, judged by its extension."""
     _, dot, extension = name.rpartition(".")
     return _BY_EXTENSION.get(extension.lower(), OCTET_STREAM) if dot else OCTET_STREAM
+
+
+@lru_cache(maxsize=4096)
+def content_disposition(filename: str) -> str:
+    """``inline`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename)
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

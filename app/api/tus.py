@@ -14,24 +14,23 @@ import base64
 import binascii
 import hashlib
 import mimetypes
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import require_writer
+from app.api.auth import require_writer
+from app.api.paths import app_path, under
+from app.api.urls import base_url, video_url
+from app.core.errors import (ChecksumMismatch, InvalidName, MalformedUpload, OffsetMismatch, UnsupportedTusVersion,
+                             UnsupportedUpload, UploadRefused, UploadTooLarge)
+from app.core.names import name_from_filename
 from app.file_stream import http_date
-from app.ingest import ingest
-from app.names import InvalidName, name_from_filename
-from app.resumable import (AbandonedUpload, Appender, ExpiredUpload, Session, UnknownUpload, UploadBusy, UploadClosed,
-                           open_only)
-from app.services import Services, services
-from app.storage import Publish
-from app.uploads import UploadError, byte_count, declared_length, request_chunks, too_large
-from app.urls import base_url, video_url
+from app.services import Services, get_services
+from app.storage.base import Publish
+from app.uploads.receive import byte_count, declared_length, request_chunks
+from app.uploads.sessions import Appender, Session, UploadClosed, open_only
 
+PREFIX = "/uploads"
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 CHECKSUMS = ("sha1", "md5", "sha256")
@@ -50,7 +49,7 @@ class TusResumableHeader:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/uploads"):
+        if scope["type"] != "http" or not under(app_path(scope), PREFIX):
             await self.app(scope, receive, send)
             return
 
@@ -64,51 +63,18 @@ class TusResumableHeader:
 
 async def require_tus_version(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
-        raise UploadError(412, f"this server speaks tus {TUS_VERSION}", {"tus-version": TUS_VERSION})
+        raise UnsupportedTusVersion(TUS_VERSION)
 
 
-_SESSION_REFUSALS: dict[type[Exception], tuple[int, str]] = {
-    UnknownUpload: (404, "no such upload"),
-    ExpiredUpload: (410, "the upload expired"),
-    AbandonedUpload: (410, "the server stopped while ingesting this upload and its bytes are lost: upload it again"),
-    UploadBusy: (409, "another request is appending to this upload"),
-}
-
-
-class _TusRoute(APIRoute):
-    """Answers the session store's refusals as 4xx, wherever in a request they arise.
-
-    A session can vanish or expire between any two steps of a request (another
-    request finished or terminated it), so one place maps them, not each step.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except tuple(_SESSION_REFUSALS) as refusal:
-                status, detail = _SESSION_REFUSALS[type(refusal)]
-                raise UploadError(status, detail) from None
-
-        return answer
-
-
-router = APIRouter(prefix="/uploads", tags=["resumable uploads (tus)"], route_class=_TusRoute)
+router = APIRouter(prefix=PREFIX, tags=["resumable uploads (tus)"])
 _writes = [Depends(require_writer), Depends(require_tus_version)]
 
 
-def _ingesting() -> UploadError:
-    return UploadError(423, "the upload is complete and its video is being ingested: "
-                            "HEAD tells its Video-URL once that is done")
-
-
 def _decimal_header(request: Request, name: str) -> int:
-    """A byte count from a header, or 400."""
+    """A byte count from a header, or MalformedUpload."""
     value = byte_count(request.headers.get(name))
     if value is None:
-        raise UploadError(400, f"{name} must be a non-negative integer")
+        raise MalformedUpload(f"{name} must be a non-negative integer")
     return value
 
 
@@ -120,7 +86,7 @@ def _parse_metadata(header: str) -> dict[str, str]:
         try:
             metadata[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise UploadError(400, f"Upload-Metadata value of {key!r} is not base64 of UTF-8 text") from None
+            raise MalformedUpload(f"Upload-Metadata value of {key!r} is not base64 of UTF-8 text") from None
     return metadata
 
 
@@ -132,7 +98,11 @@ def _video_name(metadata: dict[str, str]) -> str:
     try:
         return name_from_filename(filename)
     except InvalidName as exc:
-        raise UploadError(400, f"unusable filename {filename!r}: {exc}") from None
+        raise MalformedUpload(f"unusable filename {filename!r}: {exc}") from None
+
+
+_REQUEST_REFUSALS = (UploadRefused, OffsetMismatch)
+"""What refuses one request's bytes without ending the upload: the client may send them again."""
 
 
 def _checksum(request: Request) -> tuple[str, bytes] | None:
@@ -142,15 +112,15 @@ def _checksum(request: Request) -> tuple[str, bytes] | None:
         return None
     algorithm, _, encoded = header.strip().partition(" ")
     if algorithm not in CHECKSUMS:
-        raise UploadError(400, f"unsupported checksum algorithm {algorithm!r}")
+        raise MalformedUpload(f"unsupported checksum algorithm {algorithm!r}")
     try:
         return algorithm, base64.b64decode(encoded, validate=True)
     except binascii.Error:
-        raise UploadError(400, "Upload-Checksum is not base64") from None
+        raise MalformedUpload("Upload-Checksum is not base64") from None
 
 
-def _overrun() -> UploadError:
-    return UploadError(400, "the body runs past Upload-Length: none of it was kept")
+def _overrun() -> MalformedUpload:
+    return MalformedUpload("the body runs past Upload-Length: none of it was kept")
 
 
 def _refuse_declared_overrun(request: Request, remaining: int) -> None:
@@ -179,33 +149,33 @@ async def _append_body(request: Request, appender: Appender, remaining: int) -> 
             appender.write(chunk)
             if digest is not None:
                 digest.update(chunk)
-    except UploadError:
+    except UploadRefused:
         if checksum:
             appender.discard()
         raise
     if checksum and digest.digest() != checksum[1]:
         appender.discard()
-        raise UploadError(460, "checksum mismatch: the chunk was discarded")
+        raise ChecksumMismatch()
 
 
-async def _progress_headers(request: Request, app: Services, session: Session) -> dict[str, str]:
+async def _progress_headers(request: Request, services: Services, session: Session) -> dict[str, str]:
     headers = {
-        "upload-offset": str(await app.uploads.offset(session)),
+        "upload-offset": str(await services.uploads.offset(session)),
         "upload-expires": http_date(session.expires),
         "cache-control": "no-store",
     }
     if session.video_name is not None:
-        headers["video-url"] = video_url(request, app.settings, session.video_name)
+        headers["video-url"] = video_url(request, services.settings, session.video_name)
     return headers
 
 
 async def _append_request(request: Request, appender: Appender) -> None:
     if request.method == "PATCH" and _decimal_header(request, "upload-offset") != appender.offset:
-        raise UploadError(409, f"Upload-Offset does not match the upload's offset {appender.offset}")
+        raise OffsetMismatch(f"Upload-Offset does not match the upload's offset {appender.offset}")
     await _append_body(request, appender, appender.session.length - appender.offset)
 
 
-async def _receive(request: Request, app: Services, session: Session) -> Session:
+async def _receive(request: Request, services: Services, session: Session) -> Session:
     """Append this request's body at the upload's offset; ingest once every byte is in.
 
     The session store marks a complete upload finalising before it lets go of
@@ -213,98 +183,99 @@ async def _receive(request: Request, app: Services, session: Session) -> Session
     are ingested even if their request is then refused (a chunked body cut
     right after its last byte), before the refusal is answered.
     """
-    refusal: UploadError | None = None
-    async with app.uploads.appending(session) as appender:
+    refusal: Exception | None = None
+    async with services.uploads.appending(session) as appender:
         try:
             await _append_request(request, appender)
-        except UploadError as error:
+        except _REQUEST_REFUSALS as error:
             refusal = error
     session = appender.session
     if session.finalising:
-        session = await _complete(app, session)
+        session = await _complete(services, session)
     if refusal is not None:
         raise refusal
     return session
 
 
-async def _complete(app: Services, session: Session) -> Session:
+async def _complete(services: Services, session: Session) -> Session:
     """Run the finished bytes through ingest; a refusal or a failure ends the upload for good.
 
     The ingest consumes the bytes, so after a failure there is nothing left to resume.
     """
     try:
-        async with app.store.staged(adopt=await app.uploads.take_data(session)) as staged:
-            name = await ingest(app, staged, session.name, Publish.UNIQUE)
+        async with services.store.staged(adopt=await services.uploads.take_data(session)) as staged:
+            name = await services.ingest.run(staged, session.name, Publish.UNIQUE)
     except Exception:
-        await app.uploads.remove(session.id)
+        await services.uploads.remove(session.id)
         raise
-    return await app.uploads.finish(session, name)
+    return await services.uploads.finish(session, name)
 
 
 def _answer_closed(request: Request, session: Session) -> Session:
     """A closed upload takes no bytes; a retried final PATCH (at its length) is answered as the first was."""
     if session.finalising:
-        raise _ingesting()
+        raise UploadClosed(session)
     if _decimal_header(request, "upload-offset") != session.length:
-        raise UploadError(409, "the upload is already complete")
+        raise OffsetMismatch("the upload is already complete")
     return session
 
 
 @router.options("/", status_code=204, include_in_schema=False)
 @router.options("/{upload_id}", status_code=204, include_in_schema=False)
-async def capabilities(app: Services = Depends(services)) -> Response:
+async def capabilities(services: Services = Depends(get_services)) -> Response:
     """What this tus server supports."""
     return Response(status_code=204, headers={
         "tus-version": TUS_VERSION,
         "tus-extension": EXTENSIONS,
-        "tus-max-size": str(app.settings.max_upload_bytes),
+        "tus-max-size": str(services.settings.max_upload_bytes),
         "tus-checksum-algorithm": ",".join(CHECKSUMS),
     })
 
 
 @router.post("/", status_code=201, dependencies=_writes)
-async def create_upload(request: Request, app: Services = Depends(services)) -> Response:
+async def create_upload(request: Request, services: Services = Depends(get_services)) -> Response:
     """Create an upload (``Upload-Length``, ``Upload-Metadata`` with ``filename``), optionally with bytes."""
     length = _decimal_header(request, "upload-length")
-    if length > app.settings.max_upload_bytes:
-        raise too_large(app.settings.max_upload_bytes)
+    if length > services.settings.max_upload_bytes:
+        raise UploadTooLarge(services.settings.max_upload_bytes)
     raw_metadata = request.headers.get("upload-metadata", "")
     metadata = _parse_metadata(raw_metadata)
-    session = await app.uploads.create(length, metadata, raw_metadata, _video_name(metadata))
+    session = await services.uploads.create(length, metadata, raw_metadata, _video_name(metadata))
     if request.headers.get("content-type") == CHUNK_TYPE or length == 0:
-        session = await _receive(request, app, session)
-    headers = {"location": f"{base_url(request, app.settings)}/uploads/{session.id}",
-               **(await _progress_headers(request, app, session))}
+        session = await _receive(request, services, session)
+    headers = {"location": f"{base_url(request, services.settings)}{PREFIX}/{session.id}",
+               **(await _progress_headers(request, services, session))}
     return Response(status_code=201, headers=headers)
 
 
 @router.head("/{upload_id}", dependencies=_writes)
-async def upload_progress(upload_id: str, request: Request, app: Services = Depends(services)) -> Response:
+async def upload_progress(upload_id: str, request: Request, services: Services = Depends(get_services)) -> Response:
     """The offset to resume from (and, once finished, the video's URL)."""
-    session = await app.uploads.get(upload_id)
-    headers = {**(await _progress_headers(request, app, session)), "upload-length": str(session.length)}
+    session = await services.uploads.get(upload_id)
+    headers = {**(await _progress_headers(request, services, session)), "upload-length": str(session.length)}
     if session.raw_metadata:
         headers["upload-metadata"] = session.raw_metadata
     return Response(status_code=200, headers=headers)
 
 
 @router.patch("/{upload_id}", status_code=204, dependencies=_writes)
-async def append_chunk(upload_id: str, request: Request, app: Services = Depends(services)) -> Response:
+async def append_chunk(upload_id: str, request: Request, services: Services = Depends(get_services)) -> Response:
     """Append bytes at exactly ``Upload-Offset``."""
-    session = await app.uploads.get(upload_id)
+    session = await services.uploads.get(upload_id)
     if request.headers.get("content-type") != CHUNK_TYPE:
-        raise UploadError(415, f"PATCH bodies must be {CHUNK_TYPE}")
+        raise UnsupportedUpload(f"PATCH bodies must be {CHUNK_TYPE}")
     try:
-        session = await _receive(request, app, open_only(session))
+        session = await _receive(request, services, open_only(session))
     except UploadClosed as closed:
         session = _answer_closed(request, closed.session)
-    return Response(status_code=204, headers=await _progress_headers(request, app, session))
+    return Response(status_code=204, headers=await _progress_headers(request, services, session))
 
 
 @router.delete("/{upload_id}", status_code=204, dependencies=_writes)
-async def terminate_upload(upload_id: str, app: Services = Depends(services)) -> Response:
+async def terminate_upload(upload_id: str, services: Services = Depends(get_services)) -> Response:
     """Give up an upload and free what it holds (not while its video is being ingested)."""
-    if (await app.uploads.get(upload_id)).finalising:
-        raise _ingesting()
-    await app.uploads.remove(upload_id)
+    session = await services.uploads.get(upload_id)
+    if session.finalising:
+        raise UploadClosed(session)
+    await services.uploads.remove(upload_id)
     return Response(status_code=204)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 
 def _first(value: str | None) -> str:

@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.services import Services, services
+from app.core.errors import WriteNotAllowed
+from app.services import Services, get_services
 
 _bearer = HTTPBearer(auto_error=False, description="VIDEO_API_TOKEN, when the server has one")
 
 
 async def require_writer(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
-    app: Services = Depends(services),
+    services: Services = Depends(get_services),
 ) -> None:
-    """FastAPI dependency for write routes: 401 unless the bearer token matches."""
-    expected = app.settings.api_token
+    """FastAPI dependency for write routes: WriteNotAllowed unless the bearer token matches."""
+    expected = services.settings.api_token
     if not expected:
         return
     offered = credentials.credentials if credentials else ""
     if not hmac.compare_digest(offered.encode(), expected.encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="this server requires 'Authorization: Bearer <token>' for writes",
-            headers={"www-authenticate": 'Bearer realm="video"'},
-        )
+        raise WriteNotAllowed("this server requires 'Authorization: Bearer <token>' for writes")

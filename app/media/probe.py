@@ -1,6 +1,6 @@
 """Looking inside media files with PyAV: is it a whole video, what is in it, a poster.
 
-This module runs only in the media worker processes (see ``app/media.py``):
+This module runs only in the media worker processes (see ``workers.py``):
 everything here is blocking CPU and disk work on a path, and FFmpeg's
 libraries stay out of the server process.
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 import av
 import av.error
 
-from app.media import MediaInfo, NotAVideo
+from app.core.errors import NotAVideo
+from app.media.info import Description, MediaInfo, UploadCheck
 
 log = logging.getLogger(__name__)
 POSTER_POSITION = 0.10
@@ -352,11 +353,11 @@ def _encode_jpeg(frame: av.VideoFrame) -> bytes:
 FASTSTART_CONTAINERS = {"mp4", "mov"}
 
 
-def validate_upload(path: str, name: str) -> tuple[MediaInfo, bool]:
+def validate_upload(path: str, name: str) -> UploadCheck:
     """The media info of an upload, and whether its index must be moved to the front."""
     with _unreadable_means_not_a_video():
         info = inspect(path, name)
-        return info, info.container in FASTSTART_CONTAINERS and moov_after_mdat(path)
+        return UploadCheck(info, info.container in FASTSTART_CONTAINERS and moov_after_mdat(path))
 
 
 def remux_faststart(source: str, target: str, name: str, container: str) -> bool:
@@ -371,11 +372,11 @@ def remux_faststart(source: str, target: str, name: str, container: str) -> bool
         return False
 
 
-def describe_with_poster(path: str, name: str) -> tuple[MediaInfo | None, str | None, bytes | None]:
+def describe_with_poster(path: str, name: str) -> Description:
     """Metadata (or why there is none) and a poster, for the library."""
     try:
         with _unreadable_means_not_a_video():
             info = inspect(path, name)
     except NotAVideo as exc:
-        return None, str(exc), None
-    return info, None, poster_jpeg(path)
+        return Description(None, str(exc), None)
+    return Description(info, None, poster_jpeg(path))

@@ -1,4 +1,4 @@
-"""Resumable upload sessions, kept on disk in the store so they outlive the process.
+"""Resumable upload sessions kept on local disk, in the store, so they outlive the process.
 
 Each session is two files in the store's hidden ``.uploads/`` folder: the
 bytes received so far (``ID.part``, whose size is the offset) and its state
@@ -15,115 +15,24 @@ upload was abandoned (its bytes went with the ingest), so it is cleaned up.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import json
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from app.s3_resumable import S3UploadSessions
+from app.core.errors import AbandonedUpload, ExpiredUpload, UnknownUpload, UploadBusy
+from app.uploads.sessions import Appender, Session, open_only, valid_upload_id
 
-_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 log = logging.getLogger(__name__)
 
 
-def valid_upload_id(upload_id: str) -> bool:
-    """Ids are made here; anything else (a path, say) names no upload."""
-    return _ID.fullmatch(upload_id) is not None
-
-
-class UnknownUpload(LookupError):
-    """No upload session has this id (never created, finished long ago, or terminated)."""
-
-
-class ExpiredUpload(LookupError):
-    """The session outlived its expiry and has been removed."""
-
-
-class AbandonedUpload(LookupError):
-    """The session was being ingested by a process that died; its bytes are gone, and so is the session now."""
-
-
-class UploadBusy(RuntimeError):
-    """Another request is appending to this session right now."""
-
-
-class UploadClosed(RuntimeError):
-    """The session takes no more bytes: it is being ingested, or it was; ``session`` says which."""
-
-    def __init__(self, session: Session) -> None:
-        super().__init__(session.id)
-        self.session = session
-
-
-@dataclass(frozen=True)
-class Session:
-    """The state of one resumable upload."""
-
-    id: str
-    length: int
-    metadata: dict[str, str]
-    raw_metadata: str
-    name: str
-    expires: float
-    video_name: str | None = None
-    finalising: bool = False
-
-    @property
-    def closed(self) -> bool:
-        """Finalising or finished: appending is over."""
-        return self.finalising or self.video_name is not None
-
-
-def open_only(session: Session) -> Session:
-    """``session`` if it still takes bytes, else UploadClosed."""
-    if session.closed:
-        raise UploadClosed(session)
-    return session
-
-
-class Appender:
-    """Exclusive, appending access to a session's bytes, for one request.
-
-    ``start`` and ``offset`` are positions in the upload; the bytes go to
-    ``fd``, where position ``start`` of the upload is at byte ``base``.
-    ``session`` is the state as read under the lock and, once the appending
-    block has ended, as saved then (finalising if every byte is in).
-    """
-
-    def __init__(self, fd: int, session: Session, start: int, base: int) -> None:
-        self._fd = fd
-        self._base = base
-        self.session = session
-        self.start = start
-        self.offset = start
-
-    @property
-    def complete(self) -> bool:
-        return self.offset == self.session.length
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-        self.offset += len(data)
-
-    def discard(self) -> None:
-        """Forget everything this request appended (a bad checksum, too many bytes)."""
-        os.ftruncate(self._fd, self._base)
-        self.offset = self.start
-
-
-class UploadSessions:
+class LocalUploadSessions:
     """The sessions of one store folder."""
 
     def __init__(self, folder: Path, expiry_seconds: int) -> None:
@@ -292,12 +201,3 @@ class UploadSessions:
 
     def _new_expiry(self) -> float:
         return time.time() + self._expiry
-
-
-async def sweep_forever(sessions: UploadSessions | S3UploadSessions, interval: float) -> None:
-    """Remove expired sessions every ``interval`` seconds until cancelled."""
-    while True:
-        await asyncio.sleep(interval)
-        removed = await sessions.sweep()
-        if removed:
-            log.info("removed %d expired resumable uploads", removed)

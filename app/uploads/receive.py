@@ -1,4 +1,4 @@
-"""Receiving ``multipart/form-data`` uploads as a stream, straight into staging.
+"""Receiving upload bodies (``multipart/form-data`` forms, raw bodies) as a stream, into staging.
 
 The body is fed chunk by chunk to python-multipart's push parser, and the bytes
 of the ``file`` field are written to the staged file as they arrive: the
@@ -16,26 +16,13 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from app.names import InvalidName, name_from_filename
-from app.storage import StagedFile
+from app.core.errors import InvalidName, MalformedUpload, UnsupportedUpload, UploadTooLarge
+from app.core.names import name_from_filename
+from app.storage.base import StagedFile
 
 FILE_FIELD = "file"
 # Room for part headers, boundaries and small extra form fields around the file.
 FORM_OVERHEAD_BYTES = 1024 * 1024
-
-
-class UploadError(Exception):
-    """An upload refused with a 4xx; ``detail`` is said to the client."""
-
-    def __init__(self, status_code: int, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-        self.headers = headers or {}
-
-
-def too_large(max_bytes: int) -> UploadError:
-    return UploadError(413, f"the upload is larger than the limit of {max_bytes} bytes")
 
 
 class _FileFieldWriter:
@@ -82,20 +69,20 @@ class _FileFieldWriter:
             return
         raw_filename = params.get(b"filename")
         if raw_filename is None:
-            raise UploadError(400, f"the form field '{FILE_FIELD}' must be a file, not a text value")
+            raise MalformedUpload(f"the form field '{FILE_FIELD}' must be a file, not a text value")
         # Browsers and curl send the filename's UTF-8 bytes as they are.
         self.filename = raw_filename.decode("utf-8", "replace")
         try:
             self.filename = name_from_filename(self.filename)
         except InvalidName as exc:
-            raise UploadError(400, f"unusable filename {self.filename!r}: {exc}") from None
+            raise MalformedUpload(f"unusable filename {self.filename!r}: {exc}") from None
         self._writing = True
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if not self._writing:
             return
         if self._staged.size + (end - start) > self._max_bytes:
-            raise too_large(self._max_bytes)
+            raise UploadTooLarge(self._max_bytes)
         self._staged.write(memoryview(data)[start:end])
 
     def _on_part_end(self) -> None:
@@ -110,10 +97,10 @@ class _FileFieldWriter:
 def _boundary(content_type: str | None) -> bytes:
     kind, params = parse_options_header(content_type)
     if kind != b"multipart/form-data":
-        raise UploadError(415, f"send the video as multipart/form-data with a '{FILE_FIELD}' field")
+        raise UnsupportedUpload(f"send the video as multipart/form-data with a '{FILE_FIELD}' field")
     boundary = params.get(b"boundary")
     if not boundary:
-        raise UploadError(400, "the multipart Content-Type has no boundary")
+        raise MalformedUpload("the multipart Content-Type has no boundary")
     return boundary
 
 
@@ -139,21 +126,21 @@ def _refuse_declared_oversize(request: Request, limit: int, max_bytes: int) -> N
     """Refuse before reading when Content-Length already says the body is too big."""
     declared = declared_length(request)
     if declared is not None and declared > limit:
-        raise too_large(max_bytes)
+        raise UploadTooLarge(max_bytes)
 
 
 async def request_chunks(request: Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives; a client that leaves becomes an UploadError."""
+    """The request body as it arrives; a client that leaves becomes a MalformedUpload."""
     try:
         async for chunk in request.stream():
             yield chunk
     except ClientDisconnect:
-        raise UploadError(400, "the client went away before the upload finished") from None
+        raise MalformedUpload("the client went away before the upload finished") from None
 
 
 def _refuse_empty(staged: StagedFile) -> None:
     if staged.size == 0:
-        raise UploadError(400, "the uploaded file is empty")
+        raise MalformedUpload("the uploaded file is empty")
 
 
 async def receive_multipart_file(request: Request, staged: StagedFile, max_bytes: int) -> str:
@@ -165,13 +152,13 @@ async def receive_multipart_file(request: Request, staged: StagedFile, max_bytes
         parser = MultipartParser(boundary, writer.callbacks(), max_size=max_bytes + FORM_OVERHEAD_BYTES)
         async for chunk in request_chunks(request):
             if parser.write(chunk) < len(chunk):
-                raise too_large(max_bytes)
+                raise UploadTooLarge(max_bytes)
     except FormParserError as exc:
-        raise UploadError(400, f"malformed multipart body: {exc}") from None
+        raise MalformedUpload(f"malformed multipart body: {exc}") from None
     if not writer.body_complete:
-        raise UploadError(400, "the multipart body ended before its closing boundary")
+        raise MalformedUpload("the multipart body ended before its closing boundary")
     if writer.filename is None or not writer.file_complete:
-        raise UploadError(400, f"the form has no '{FILE_FIELD}' field")
+        raise MalformedUpload(f"the form has no '{FILE_FIELD}' field")
     _refuse_empty(staged)
     return writer.filename
 
@@ -181,6 +168,6 @@ async def receive_raw_body(request: Request, staged: StagedFile, max_bytes: int)
     _refuse_declared_oversize(request, max_bytes, max_bytes)
     async for chunk in request_chunks(request):
         if staged.size + len(chunk) > max_bytes:
-            raise too_large(max_bytes)
+            raise UploadTooLarge(max_bytes)
         staged.write(chunk)
     _refuse_empty(staged)

@@ -12,21 +12,21 @@ No state lives in the process: any instance can serve any request.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import obstore
 from obstore.exceptions import AlreadyExistsError, PreconditionError
 from obstore.store import S3Store
 
-from app.file_stream import content_disposition
-from app.media_types import content_type_for
-from app.names import check_stored_name, is_stored_name
-from app.storage import SIDECAR_DIR, SIDECAR_KINDS, AlreadyExists, Entry, NotFound, Publish, StagedFile, \
-    candidate_names, newest_first, staged_in
+from app.core.errors import AlreadyExists, NotFound
+from app.core.media_types import content_disposition, content_type_for
+from app.core.names import check_stored_name, is_stored_name
+from app.core.settings import S3Settings, split_s3_url
+from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
+    staged_in
 
 if TYPE_CHECKING:  # obstore declares the type in its stubs only
     from obstore._get import GetResult
@@ -36,15 +36,6 @@ NAMES_DIR = ".names"
 PART_BYTES = 8 * 1024 * 1024
 UPLOAD_CONCURRENCY = 2
 SIGNED_URL_LIFETIME = timedelta(hours=1)
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.netloc:
-        raise ValueError(f"not an s3://bucket/prefix URL: {url!r}")
-    prefix = parts.path.strip("/")
-    return parts.netloc, f"{prefix}/" if prefix else ""
 
 
 class S3Object:
@@ -96,17 +87,16 @@ class S3Object:
 class S3VideoStore:
     """A bucket (and prefix) of videos behind the store interface."""
 
-    def __init__(self, url: str, endpoint: str, region: str, access_key_id: str, secret_access_key: str,
-                 staging: Path, chunk_bytes: int) -> None:
-        bucket, self.prefix = parse_s3_url(url)
+    def __init__(self, url: str, s3: S3Settings, staging: Path, chunk_bytes: int) -> None:
+        bucket, self.prefix = split_s3_url(url)
         options = {"timeout": "3600s", "connect_timeout": "10s"}
-        if endpoint.startswith("http://"):
+        if s3.endpoint.startswith("http://"):
             options["allow_http"] = True
-        config = {"region": region, "virtual_hosted_style_request": False}
-        if endpoint:
-            config["endpoint"] = endpoint
-        if access_key_id:
-            config.update(access_key_id=access_key_id, secret_access_key=secret_access_key)
+        config = {"region": s3.region, "virtual_hosted_style_request": False}
+        if s3.endpoint:
+            config["endpoint"] = s3.endpoint
+        if s3.access_key_id:
+            config.update(access_key_id=s3.access_key_id, secret_access_key=s3.secret_access_key)
         self.client = S3Store(bucket, client_options=options, **config)
         self.chunk_bytes = chunk_bytes
         self._staging = staging
@@ -141,7 +131,7 @@ class S3VideoStore:
         keys = [self.key(name), self._marker_key(name)] + [self._sidecar_key(name, kind) for kind in SIDECAR_KINDS]
         await obstore.delete_async(self.client, keys)
 
-    def staged(self, adopt: Path | None = None):
+    def staged(self, adopt: Path | None = None) -> AbstractAsyncContextManager[StagedFile]:
         """A local staging file: uploads are probed and remuxed on disk before they go up."""
         return staged_in(self._staging, adopt)
 

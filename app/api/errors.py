@@ -1,0 +1,162 @@
+"""How every refusal is answered: one table from error to status, words and headers.
+
+Domain code raises the errors of ``app/core/errors.py`` and never builds an
+error response itself. Here each kind gets its status and a short JSON
+``{"detail": ...}``; where a person in a browser may meet it (a video that is
+not there, an address that leads nowhere, a fault of the server) a friendly
+HTML page instead. A refusal sent before the request body was read to its end
+says ``connection: close``, so that the client stops sending it; any other
+answer leaves the connection open for the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core import errors
+from app.file_stream import json_error
+from app.uploads.sessions import UploadClosed
+
+log = logging.getLogger(__name__)
+
+ErrorPage = Callable[[Request, int, str, str], Response]
+"""Renders a page for people: (request, status, title, message)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one kind of error is answered. ``detail`` formats the error's message as ``{}``."""
+
+    status: int
+    detail: str = "{}"
+    headers: Callable[[Exception], Mapping[str, str]] = lambda _: {}
+    page: tuple[str, str] | None = None  # (title, message) for browsers
+
+
+_PRECONDITION = Answer(412, "precondition failed: the video changed or already exists")
+
+ANSWERS: dict[type[errors.ServiceError], Answer] = {
+    errors.InvalidName: Answer(400, "invalid video name: {}"),
+    errors.NotFound: Answer(404, "no video with this name", page=("Video not found", "There is no video with this name.")),
+    errors.PreconditionFailed: _PRECONDITION,
+    errors.AlreadyExists: _PRECONDITION,
+    errors.WriteNotAllowed: Answer(401, headers=lambda _: {"www-authenticate": 'Bearer realm="video"'}),
+    errors.MalformedUpload: Answer(400),
+    errors.UploadTooLarge: Answer(413),
+    errors.UnsupportedUpload: Answer(415),
+    errors.NotAVideo: Answer(415, "not a video: {}"),
+    errors.UnknownUpload: Answer(404, "no such upload"),
+    errors.ExpiredUpload: Answer(410, "the upload expired"),
+    errors.AbandonedUpload: Answer(410, "the server stopped while ingesting this upload and its bytes are lost: "
+                                        "upload it again"),
+    errors.UploadBusy: Answer(409, "another request is appending to this upload"),
+    errors.OffsetMismatch: Answer(409),
+    UploadClosed: Answer(423, "the upload is complete and its video is being ingested: "
+                              "HEAD tells its Video-URL once that is done"),
+    errors.ChecksumMismatch: Answer(460, "checksum mismatch: the chunk was discarded"),
+    errors.UnsupportedTusVersion: Answer(412, "this server speaks tus {}", lambda exc: {"tus-version": str(exc)}),
+    errors.ServiceError: Answer(400),
+}
+"""Looked up along the error's class hierarchy: the most specific entry answers."""
+
+
+def answer_for(exc: errors.ServiceError) -> Answer:
+    return next(ANSWERS[kind] for kind in type(exc).__mro__ if kind in ANSWERS)
+
+
+# --- was the request body read? ----------------------------------------------
+
+_BODY_READ = "video.body_read"
+
+
+def _declares_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
+class BodyWatch:
+    """ASGI middleware: notes in the scope whether the request body has been read to its end."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _declares_body(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        read = scope[_BODY_READ] = [False]  # shared by reference with every copy of the scope
+
+        async def watched() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                read[0] = True
+            return message
+
+        await self.app(scope, watched, send)
+
+
+def _body_left_unread(request: Request) -> bool:
+    read = request.scope.get(_BODY_READ)
+    return read is not None and not read[0]
+
+
+# --- the answers ----------------------------------------------------------------
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+class ErrorAnswers:
+    """Builds the response for an error, with the page renderer the web layer provides."""
+
+    def __init__(self, page: ErrorPage) -> None:
+        self.page = page
+
+    def refusal(self, request: Request, exc: errors.ServiceError) -> Response:
+        """The answer to a refusal of the service."""
+        answer = answer_for(exc)
+        headers = dict(answer.headers(exc))
+        if _body_left_unread(request):
+            headers["connection"] = "close"
+        if answer.page is not None and _wants_html(request):
+            response = self.page(request, answer.status, *answer.page)
+            response.headers.update(headers)
+            return response
+        return json_error(answer.status, answer.detail.format(exc), headers)
+
+    async def handle_refusal(self, request: Request, exc: errors.ServiceError) -> Response:
+        return self.refusal(request, exc)
+
+    async def handle_http_error(self, request: Request, exc: HTTPException) -> Response:
+        """Framework errors (no such route, wrong method): a page for browsers on 404, else FastAPI's JSON."""
+        if exc.status_code == 404 and _wants_html(request):
+            return self.page(request, 404, "Page not found", "There is nothing at this address.")
+        return await http_exception_handler(request, exc)
+
+    async def handle_fault(self, request: Request, exc: Exception) -> Response:
+        """A fault of the server: logged with its trace, answered without one."""
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        if _wants_html(request):
+            return self.page(request, 500, "Something went wrong",
+                             "The server could not finish this request. Please try again in a moment.")
+        return json_error(500, "internal error")
+
+
+def install(app: FastAPI, page: ErrorPage) -> ErrorAnswers:
+    """Answer every error of ``app`` from the table; ``page`` renders the pages for browsers."""
+    answers = ErrorAnswers(page)
+    app.add_exception_handler(errors.ServiceError, answers.handle_refusal)
+    app.add_exception_handler(HTTPException, answers.handle_http_error)
+    app.add_exception_handler(Exception, answers.handle_fault)
+    app.add_middleware(BodyWatch)
+    return answers

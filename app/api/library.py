@@ -1,0 +1,142 @@
+"""The library API: upload, list, describe, replace and delete videos, and their posters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.api.auth import require_writer
+from app.api.models import VideoInfo, VideoPage, video_info
+from app.api.urls import video_url
+from app.core.errors import NotFound, PreconditionFailed
+from app.core.names import check_stored_name
+from app.delivery import serve
+from app.file_stream import consulted_headers, evaluate_preconditions
+from app.services import Services, get_services
+from app.storage.base import Publish
+from app.uploads.receive import FILE_FIELD, receive_multipart_file, receive_raw_body
+
+router = APIRouter()
+
+_UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILE_FIELD],
+                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+# One lock per written name, so a precondition check and the write it guards happen
+# as one in this process; kept for the life of the process (a small object per name).
+_write_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+async def _current_validators(services: Services, name: str) -> tuple[str | None, float | None]:
+    try:
+        current = await services.store.open(name)
+    except NotFound:
+        return None, None
+    current.close()
+    return current.etag, current.last_modified
+
+
+async def _check_write_preconditions(request: Request, services: Services, name: str) -> bool:
+    """PreconditionFailed when If-Match / If-None-Match refuse the write; return whether the name exists."""
+    etag, modified = await _current_validators(services, name)
+    if evaluate_preconditions(request.method, consulted_headers(request.scope), etag, modified) is not None:
+        raise PreconditionFailed()
+    return etag is not None
+
+
+@router.post("/video", status_code=201, response_model=VideoInfo, dependencies=[Depends(require_writer)],
+             openapi_extra=_UPLOAD_FORM)
+async def upload_video(request: Request, services: Services = Depends(get_services)) -> JSONResponse:
+    """Store the multipart field ``file`` as a new video under a new, unique name."""
+    async with services.store.staged() as staged:
+        name = await receive_multipart_file(request, staged, services.settings.max_upload_bytes)
+        name = await services.ingest.run(staged, name, Publish.UNIQUE)
+    info = video_info(await services.library.describe(name), request, services.settings)
+    return JSONResponse(info.model_dump(), status_code=201, headers={"location": info.video_url})
+
+
+@router.get("/video", response_model=VideoPage)
+async def list_videos(
+    request: Request,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    services: Services = Depends(get_services),
+) -> VideoPage:
+    """The library, newest first, a page at a time."""
+    records, total = await services.library.page(limit, offset)
+    following = offset + limit
+    return VideoPage(
+        videos=[video_info(record, request, services.settings) for record in records],
+        total=total,
+        offset=offset,
+        limit=limit,
+        next_offset=following if following < total else None,
+    )
+
+
+@router.get("/video/{name}", response_model=VideoInfo)
+async def describe_video(name: str, request: Request, services: Services = Depends(get_services)) -> VideoInfo:
+    """One video's metadata, with its video and poster URLs."""
+    return video_info(await services.library.describe(name), request, services.settings)
+
+
+async def _poster(name: str, request: Request, services: Services = Depends(get_services)) -> Response:
+    source = await services.library.poster(name)
+    return await serve(request, source, f"{name.rpartition('.')[0] or name}.jpg", services.settings)
+
+
+router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["GET"], summary="Poster JPEG of a video")
+router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["HEAD"], include_in_schema=False)
+
+
+@router.put(
+    "/video/{name}",
+    response_model=VideoInfo,
+    status_code=201,
+    dependencies=[Depends(require_writer)],
+    responses={200: {"description": "Replaced", "model": VideoInfo}, 412: {"description": "Precondition failed"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {
+        "type": "string", "format": "binary"}}}}},
+)
+async def put_video(name: str, request: Request, services: Services = Depends(get_services)) -> JSONResponse:
+    """Create or atomically replace a video from the raw body (``curl -T clip.mp4``).
+
+    ``If-Match`` guards a replace; ``If-None-Match: *`` only creates.
+    """
+    check_stored_name(name)
+    await _check_write_preconditions(request, services, name)
+    create_only = consulted_headers(request.scope).get("if-none-match", "").strip() == "*"
+    mode = Publish.CREATE if create_only else Publish.REPLACE
+    async with services.store.staged() as staged:
+        await receive_raw_body(request, staged, services.settings.max_upload_bytes)
+        async with _write_locks[name]:
+            existed = await _check_write_preconditions(request, services, name)
+            await services.ingest.run(staged, name, mode)
+    info = video_info(await services.library.describe(name), request, services.settings)
+    status = 200 if existed else 201
+    headers = {} if existed else {"location": video_url(request, services.settings, name)}
+    return JSONResponse(info.model_dump(), status_code=status, headers=headers)
+
+
+@router.delete("/video/{name}", status_code=204, dependencies=[Depends(require_writer)])
+async def delete_video(name: str, request: Request, services: Services = Depends(get_services)) -> Response:
+    """Remove a video and its metadata; streams already open finish with the bytes they started."""
+    async with _write_locks[name]:
+        if not await _check_write_preconditions(request, services, check_stored_name(name)):
+            raise NotFound(name)
+        await services.store.delete(name)
+    return Response(status_code=204)

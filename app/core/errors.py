@@ -1,0 +1,111 @@
+"""The service's one vocabulary of refusals, in the words of the domain.
+
+Domain code raises these and never picks an HTTP status; ``app/api/errors.py``
+holds the one table that answers each with a status, a short detail (JSON, or
+a page for a browser) and headers. The message of an error is said to the
+client, so it is written for a user and never holds a path or a trace.
+Anything that is not a ``ServiceError`` is a fault of the server (a 500).
+
+    ServiceError
+    ├── InvalidName               a name no stored video may have
+    ├── NotFound                  no stored video (or poster) has this name
+    ├── PreconditionFailed        If-Match / If-None-Match refused a write
+    │   └── AlreadyExists         a create-only publish found the name taken
+    ├── WriteNotAllowed           a write without the right API token
+    ├── UploadRefused             what was sent cannot become a video
+    │   ├── MalformedUpload       not a well-formed upload request
+    │   ├── UploadTooLarge        more bytes than VIDEO_MAX_UPLOAD_BYTES
+    │   ├── UnsupportedUpload     a body of a type this endpoint does not take
+    │   ├── ChecksumMismatch      a chunk's digest is not the one promised
+    │   └── NotAVideo             not a whole, readable video
+    └── UploadSessionError        a resumable upload cannot take this request
+        ├── UnknownUpload         no session has this id
+        ├── ExpiredUpload         it outlived its expiry and was removed
+        ├── AbandonedUpload       its ingest died with its process
+        ├── UploadBusy            another request is appending to it
+        ├── UploadClosed          it takes no more bytes (app.uploads.sessions:
+        │                         it carries the session it refers to)
+        ├── OffsetMismatch        the client's offset is not the upload's
+        └── UnsupportedTusVersion the client speaks another tus version
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A request the service refuses; the message is said to the client."""
+
+
+class InvalidName(ServiceError, ValueError):
+    """The name cannot be a stored video's name; the message says why."""
+
+
+class NotFound(ServiceError, LookupError):
+    """No stored video (or poster) has this name."""
+
+
+class PreconditionFailed(ServiceError):
+    """A conditional write found the video changed, or already there."""
+
+
+class AlreadyExists(PreconditionFailed, FileExistsError):
+    """A create-only publish found the name taken."""
+
+
+class WriteNotAllowed(ServiceError):
+    """A write came without the server's API token."""
+
+
+class UploadRefused(ServiceError):
+    """The bytes sent cannot become a stored video."""
+
+
+class MalformedUpload(UploadRefused, ValueError):
+    """The request is not a well-formed upload (a bad form, header or body)."""
+
+
+class UploadTooLarge(UploadRefused):
+    """The upload is larger than the configured limit."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the upload is larger than the limit of {max_bytes} bytes")
+
+
+class UnsupportedUpload(UploadRefused):
+    """The body is of a media type this endpoint does not take."""
+
+
+class NotAVideo(UploadRefused, ValueError):
+    """The file is not a whole, readable video; the message says why in a user's words."""
+
+
+class UploadSessionError(ServiceError):
+    """A resumable upload session cannot take this request."""
+
+
+class UnknownUpload(UploadSessionError, LookupError):
+    """No upload session has this id (never created, finished long ago, or terminated)."""
+
+
+class ExpiredUpload(UploadSessionError, LookupError):
+    """The session outlived its expiry and has been removed."""
+
+
+class AbandonedUpload(UploadSessionError, LookupError):
+    """The session was being ingested by a process that died; its bytes are gone, and so is the session now."""
+
+
+class UploadBusy(UploadSessionError):
+    """Another request is appending to this session right now."""
+
+
+class OffsetMismatch(UploadSessionError):
+    """The offset a client sent is not the upload's offset."""
+
+
+class ChecksumMismatch(UploadRefused):
+    """The digest of the received chunk is not the one the client promised."""
+
+
+class UnsupportedTusVersion(UploadSessionError):
+    """The client does not speak the tus version this server does."""

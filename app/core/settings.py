@@ -1,0 +1,163 @@
+"""Every tunable of the service, read once from ``VIDEO_*`` environment variables.
+
+One frozen object is built at start-up and handed to whatever needs it, so a
+test can build the app with other settings without touching the environment
+of the process. The server reads ``os.environ`` here only (the command-line
+uploader, a client, reads its own variables). Settings are checked when they
+are built, whoever builds them: a value the service cannot use is refused at
+start-up with the variable named, never discovered by a request later.
+
+Each field is the variable ``VIDEO_<FIELD>``; a field that is a group (the S3
+connection) reads ``VIDEO_<GROUP>_<FIELD>`` for each of its own fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
+
+PREFIX = "VIDEO_"
+Delivery = Literal["proxy", "redirect", "x-accel"]
+LOCAL_DELIVERIES: tuple[Delivery, ...] = ("proxy", "x-accel")
+S3_DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect")
+_AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "upload_expiry_seconds")
+
+
+class SettingsError(ValueError):
+    """A ``VIDEO_*`` variable holds a value the service cannot use."""
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise SettingsError(f"{PREFIX}STORAGE_URL={url!r} is not an s3://bucket/prefix URL")
+    prefix = parts.path.strip("/")
+    return parts.netloc, f"{prefix}/" if prefix else ""
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach an S3-compatible object store; the bucket and prefix come from ``VIDEO_STORAGE_URL``."""
+
+    endpoint: str = ""
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service configuration; each field is the variable ``VIDEO_<FIELD NAME>``."""
+
+    storage_dir: Path = Path("assets/video")
+    max_upload_bytes: int = 8 * 1024**3
+    public_base_url: str = ""
+    trust_proxy_headers: bool = False
+    max_ranges: int = 16
+    cache_control: str = "public, no-cache"
+    chunk_bytes: int = 128 * 1024
+    api_token: str = ""
+    accept_any_file: bool = False
+    media_workers: int = 2
+    upload_expiry_seconds: int = 24 * 3600
+    cors_origins: tuple[str, ...] = ()
+    delivery: Delivery = "proxy"
+    storage_url: str = ""
+    s3: S3Settings = field(default_factory=S3Settings)
+    staging_dir: str = ""
+    x_accel_location: str = "/_video_files"
+
+    def __post_init__(self) -> None:
+        """Refuse values that would make the service misbehave later rather than now."""
+        for name in _AT_LEAST_ONE:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.uses_s3:
+            split_s3_url(self.storage_url)
+        allowed = S3_DELIVERIES if self.uses_s3 else LOCAL_DELIVERIES
+        if self.delivery not in allowed:
+            raise SettingsError(f"{PREFIX}DELIVERY must be one of {', '.join(allowed)} for this store")
+        if not self.x_accel_location.startswith("/"):
+            raise SettingsError(f"{PREFIX}X_ACCEL_LOCATION must be a path starting with /")
+        if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"{PREFIX}PUBLIC_BASE_URL must start with http:// or https://")
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.storage_url.startswith("s3://")
+
+    @property
+    def local_store_dir(self) -> Path:
+        """The local store: ``VIDEO_STORAGE_URL`` when it is a path, else ``VIDEO_STORAGE_DIR``."""
+        return Path(self.storage_url) if self.storage_url else self.storage_dir
+
+    @property
+    def staging_path(self) -> Path:
+        """Where uploads to an object store wait on local disk while they are checked."""
+        return Path(self.staging_dir) if self.staging_dir else Path(tempfile.gettempdir()) / "video-service-staging"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``VIDEO_*`` variables, defaults for the rest."""
+        return _from_variables(cls, PREFIX, os.environ if environ is None else environ)
+
+
+def _from_variables(kind: type, prefix: str, environ: Mapping[str, str]) -> Any:
+    """An instance of the dataclass ``kind`` from the variables ``<prefix><FIELD>``; groups recurse."""
+    values: dict[str, object] = {}
+    for name, annotation in get_type_hints(kind).items():
+        variable = f"{prefix}{name.upper()}"
+        if dataclasses.is_dataclass(annotation):
+            values[name] = _from_variables(annotation, variable + "_", environ)
+        elif variable in environ:
+            values[name] = _convert(variable, annotation, environ[variable])
+    return kind(**values)
+
+
+def _convert(variable: str, annotation: object, raw: str) -> object:
+    """Turn the text of one variable into the field's type, or say which variable is wrong."""
+    try:
+        return _converter(annotation)(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{variable}={raw!r}: {exc}") from None
+
+
+def _converter(annotation: object) -> Callable[[str], object]:
+    if get_origin(annotation) is Literal:
+        return _choice(get_args(annotation))
+    if annotation == tuple[str, ...]:
+        return _comma_list
+    return {int: _integer, bool: _parse_bool, Path: Path, str: str}[annotation]
+
+
+def _integer(raw: str) -> int:
+    return int(raw.replace("_", ""))
+
+
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return raw
+
+    return parse
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")

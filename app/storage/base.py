@@ -1,0 +1,179 @@
+"""What every store is: the interface, and the parts its implementations share.
+
+A store holds videos under names, and beside each video its sidecars (derived
+data such as metadata and a poster, keyed by the video's name and a kind).
+Reads hand out a :class:`StoredFile`: one opened version, whose validators
+describe exactly the bytes it reads. Writes arrive in a :class:`StagedFile`
+on local disk and become visible only once ``publish`` says so, atomically.
+The local directory (``local.py``) and the S3 bucket (``s3.py``) both satisfy
+:class:`Store`; nothing above this package knows which one it has.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from app.core.names import numbered
+
+SIDECAR_DIR = ".library"
+SIDECAR_KINDS = ("json", "jpg")
+_MAX_NUMBERED_TRIES = 100
+
+
+class StoredFile(Protocol):
+    """One opened version of a stored file (satisfies ``file_stream.ByteSource``)."""
+
+    key: str  # where it lives inside the store
+    size: int
+    etag: str
+    last_modified: float
+
+    def chunks(self, start: int, stop: int) -> AsyncIterator[bytes]:
+        """The bytes ``[start, stop)`` of this version, in order."""
+        ...
+
+    async def read(self, start: int, stop: int) -> bytes:
+        """The bytes ``[start, stop)`` of this version in one piece."""
+        ...
+
+    async def media_location(self) -> str:
+        """Where a media worker in another process can read exactly this version (a path or a URL)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the version holds open; safe to call twice."""
+        ...
+
+
+class Publish(enum.Enum):
+    """How a staged file takes its name."""
+
+    UNIQUE = "unique"  # the name, or the first free numbered variant
+    CREATE = "create"  # the name only if nothing has it yet
+    REPLACE = "replace"  # the name, atomically replacing what had it
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored video as a directory listing sees it."""
+
+    name: str
+    size: int
+    modified: float
+
+
+class Store(Protocol):
+    """Videos under names, with their sidecars; NotFound and InvalidName for names it cannot serve."""
+
+    async def open(self, name: str) -> StoredFile:
+        """The current version of a stored video, opened for reading."""
+        ...
+
+    async def entries(self) -> list[Entry]:
+        """Every stored video, newest first (ties by name)."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Remove a video and its sidecars."""
+        ...
+
+    def staged(self, adopt: Path | None = None) -> AbstractAsyncContextManager[StagedFile]:
+        """A local staging file for a new video, removed when the block ends unless published.
+
+        With ``adopt``, that finished local file is moved into staging instead.
+        """
+        ...
+
+    async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
+        """Make the staged bytes the video ``name`` as ``mode`` says; return the name it got."""
+        ...
+
+    async def read_sidecar(self, name: str, kind: str) -> bytes | None:
+        """A sidecar's bytes, or None if there is none."""
+        ...
+
+    async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
+        """Replace a sidecar, so that readers see the old one or the new one, never half."""
+        ...
+
+    async def open_sidecar(self, name: str, kind: str) -> StoredFile:
+        """A sidecar opened for streaming (NotFound if there is none)."""
+        ...
+
+
+class StagedFile:
+    """A local file being written before it becomes a stored video.
+
+    Either appended to with :meth:`write`, or written at :attr:`path` by
+    another writer (a remuxer) once :meth:`close` has been called. A store's
+    ``publish`` makes it visible; otherwise it is removed when its block ends.
+    """
+
+    def __init__(self, staging: Path, adopt: Path | None = None) -> None:
+        self.path = staging / f"upload-{secrets.token_hex(12)}.part"
+        self.published = False
+        if adopt is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            self.size = 0
+        else:
+            os.rename(adopt, self.path)
+            self._fd = -1
+            self.size = self.path.stat().st_size
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append to the staged file (page-cache writes: cheap enough for the event loop)."""
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.size += len(data)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def discard(self) -> None:
+        """Remove the staged bytes unless they were published; safe to call twice."""
+        self.close()
+        if not self.published:
+            self.path.unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def staged_in(staging: Path, adopt: Path | None = None) -> AsyncIterator[StagedFile]:
+    """A staging file that is removed again unless published inside the block.
+
+    With ``adopt``, that finished file (on the same filesystem) is moved into staging.
+    """
+    staged = StagedFile(staging, adopt)
+    try:
+        yield staged
+    finally:
+        staged.discard()
+
+
+def candidate_names(name: str, mode: Publish) -> Iterator[str]:
+    """The names a publish may take, in order: just ``name`` unless any free variant will do."""
+    yield name
+    if mode is Publish.UNIQUE:
+        yield from _numbered_candidates(name)
+
+
+def _numbered_candidates(name: str) -> Iterator[str]:
+    """Numbered variants, then a random one that cannot collide."""
+    for number in range(2, _MAX_NUMBERED_TRIES + 2):
+        yield numbered(name, number)
+    yield numbered(name, secrets.randbelow(10**12))
+
+
+def newest_first(entries: list[Entry]) -> list[Entry]:
+    """The library's order: newest first, ties by name, the same for every store."""
+    return sorted(entries, key=lambda entry: (-entry.modified, entry.name))

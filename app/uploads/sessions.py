@@ -1,0 +1,155 @@
+"""Resumable upload sessions: what one is, and what every kind of session store offers.
+
+A session is a tus upload in progress: its declared length, its metadata, the
+name its video will get, and when it expires. Its bytes are appended through
+an :class:`Appender` that one request holds exclusively. The local store keeps
+sessions on disk (``local_sessions.py``), the object store as objects
+(``s3_sessions.py``); both satisfy :class:`UploadSessions`, and the tus routes
+know no more than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from app.core.errors import UploadSessionError
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def valid_upload_id(upload_id: str) -> bool:
+    """Ids are made here; anything else (a path, say) names no upload."""
+    return _ID.fullmatch(upload_id) is not None
+
+
+class UploadClosed(UploadSessionError):
+    """The session takes no more bytes: it is being ingested, or it was; ``session`` says which."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session.id)
+        self.session = session
+
+
+@dataclass(frozen=True)
+class Session:
+    """The state of one resumable upload."""
+
+    id: str
+    length: int
+    metadata: dict[str, str]
+    raw_metadata: str
+    name: str
+    expires: float
+    video_name: str | None = None
+    finalising: bool = False
+
+    @property
+    def closed(self) -> bool:
+        """Finalising or finished: appending is over."""
+        return self.finalising or self.video_name is not None
+
+
+def open_only(session: Session) -> Session:
+    """``session`` if it still takes bytes, else UploadClosed."""
+    if session.closed:
+        raise UploadClosed(session)
+    return session
+
+
+class Appender:
+    """Exclusive, appending access to a session's bytes, for one request.
+
+    ``start`` and ``offset`` are positions in the upload; the bytes go to
+    ``fd``, where position ``start`` of the upload is at byte ``base``.
+    ``session`` is the state as read under the lock and, once the appending
+    block has ended, as saved then (finalising if every byte is in).
+    """
+
+    def __init__(self, fd: int, session: Session, start: int, base: int) -> None:
+        self._fd = fd
+        self._base = base
+        self.session = session
+        self.start = start
+        self.offset = start
+
+    @property
+    def complete(self) -> bool:
+        return self.offset == self.session.length
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self.offset += len(data)
+
+    def discard(self) -> None:
+        """Forget everything this request appended (a bad checksum, too many bytes)."""
+        os.ftruncate(self._fd, self._base)
+        self.offset = self.start
+
+
+
+
+class UploadSessions(Protocol):
+    """The resumable uploads of one store.
+
+    Any step may find the session gone or expired (UnknownUpload,
+    ExpiredUpload, AbandonedUpload): another request may have finished or
+    terminated it in between.
+    """
+
+    async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
+        """A new, empty session that expires unless bytes keep arriving."""
+        ...
+
+    async def get(self, upload_id: str) -> Session:
+        """The live session with this id."""
+        ...
+
+    async def offset(self, session: Session) -> int:
+        """How many bytes of the upload are stored (its length once it is closed)."""
+        ...
+
+    def appending(self, session: Session) -> AbstractAsyncContextManager[Appender]:
+        """Exclusive append access at the current offset, for one request.
+
+        UploadBusy if another request holds it, UploadClosed if the upload is
+        finalising or finished. Bytes kept renew the expiry; a block that ends
+        normally with every byte in marks the upload finalising, so that
+        exactly one request ingests it.
+        """
+        ...
+
+    async def take_data(self, session: Session) -> Path:
+        """The finished upload's bytes as one local file, for the ingest to adopt."""
+        ...
+
+    async def finish(self, session: Session, video_name: str) -> Session:
+        """Remember which video the upload became, so a client can still ask afterwards."""
+        ...
+
+    async def remove(self, upload_id: str) -> None:
+        """Forget the session and free what it holds."""
+        ...
+
+    async def sweep(self) -> int:
+        """Remove every expired (or abandoned) session; return how many."""
+        ...
+
+
+async def sweep_forever(sessions: UploadSessions, interval: float) -> None:
+    """Remove expired sessions every ``interval`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        removed = await sessions.sweep()
+        if removed:
+            log.info("removed %d expired resumable uploads", removed)
