@@ -24,13 +24,19 @@ def store_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_client(store_dir: Path) -> Iterator[Callable[..., TestClient]]:
+def stream_shortcut() -> bool:
+    """Whether in-process apps answer streams through the shortcut (as served) or the framework's route alone."""
+    return True
+
+
+@pytest.fixture
+def make_client(store_dir: Path, stream_shortcut: bool) -> Iterator[Callable[..., TestClient]]:
     """In-process clients for apps built with the given setting overrides."""
     clients: list[TestClient] = []
 
     def build(**overrides: object) -> TestClient:
         settings = Settings(storage_dir=store_dir, **overrides)
-        client = TestClient(create_app(settings), base_url="http://testserver")
+        client = TestClient(create_app(settings, stream_shortcut=stream_shortcut), base_url="http://testserver")
         clients.append(client)
         return client
 

@@ -35,9 +35,21 @@ def s3_service(seaweed, tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-@pytest.fixture(params=["local", "s3"])
-def store_kind(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(params=["local", "local-route-only", "s3"])
+def service(request: pytest.FixtureRequest) -> str:
+    """Every streaming test runs in-process over the local store, answered by the streaming shortcut
+    and by the framework's route alone (both must answer alike), and over HTTP with an S3 store."""
     return request.param
+
+
+@pytest.fixture
+def store_kind(service: str) -> str:
+    return "s3" if service == "s3" else "local"
+
+
+@pytest.fixture
+def stream_shortcut(service: str) -> bool:
+    return service != "local-route-only"
 
 
 @pytest.fixture
