@@ -8,9 +8,9 @@ from urllib.parse import quote
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from app.library.videos import VideoRecord
-from app.core.settings import Settings
 from app.api.urls import base_url, video_url
+from app.core.settings import Settings
+from app.library.videos import VideoRecord
 
 
 class VideoInfo(BaseModel):

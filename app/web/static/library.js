@@ -52,7 +52,7 @@ function uploadRow(file) {
         row.querySelector(".upload-speed").textContent = `${formatBytes(Math.round(bytesPerSecond))}/s`;
       }
     },
-    status(text, kind = "") {
+    status(text, kind) {
       const status = row.querySelector(".upload-status");
       status.textContent = text;
       row.dataset.state = kind;
@@ -82,7 +82,7 @@ async function insertCard(videoUrl) {
 
 // Bytes sent so far as a percentage; 100% is kept for when the server has every byte.
 function percentSent(done, total) {
-  return total ? Math.min(99, Math.floor((done / total) * 100)) : 0;
+  return Math.min(99, Math.floor((done / total) * 100));
 }
 
 async function upload(file) {

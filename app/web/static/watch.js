@@ -27,7 +27,6 @@ async function remove(name) {
     }
     return response;
   }
-  return null;
 }
 
 // Asks in a modal dialog (keyboard-operable, Escape keeps the video); resolves whether to delete.
@@ -46,11 +45,11 @@ deleteButton.addEventListener("click", async () => {
   if (!(await confirmDeletion())) return;
   try {
     const response = await remove(name);
-    if (response?.ok) {
+    if (response.ok) {
       location.assign("/");
       return;
     }
-    status.textContent = `Could not delete: ${response ? (await response.json()).detail : "no access token"}`;
+    status.textContent = `Could not delete: ${(await response.json()).detail}`;
   } catch (error) {
     status.textContent = `Could not delete: ${error.message}`;
   }
