@@ -1,0 +1,1 @@
+"""The HTTP API: routes, the error table, authentication, the JSON models."""

@@ -1,0 +1,1 @@
+"""What every layer may use: settings, names, media types and the vocabulary of errors."""

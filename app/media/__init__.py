@@ -1,0 +1,1 @@
+"""Looking inside videos: what they hold, and the worker processes that run PyAV."""
