@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: stores, the app in-process, real servers, real videos."""
+"""Fixtures shared by every test: stores, the app in-process, real servers, real videos, the async backend."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.core.settings import Settings
+from tests.helpers import put_file, store_snapshot
 from tests.media import make_video
 from tests.servers import ServerProcess
 
@@ -21,6 +22,13 @@ def store_dir(tmp_path: Path) -> Path:
     path = tmp_path / "store"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def before(store_dir: Path) -> dict[str, bytes]:
+    """What the store holds before a test's write: one file put there by hand."""
+    put_file(store_dir, "existing.mp4", b"not even a video, but stored by hand")
+    return store_snapshot(store_dir)
 
 
 @pytest.fixture
@@ -110,6 +118,12 @@ def sample_mp4_moov_last(media_dir: Path) -> Path:
 def sample_webm(media_dir: Path) -> Path:
     """A 2-second VP9/Opus WebM."""
     return make_video(media_dir / "sample.webm", video_codec="libvpx-vp9", audio_codec="libopus")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Tests marked ``anyio`` run on asyncio, as the service does."""
+    return "asyncio"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from obstore.store import S3Store
 
-from tests.servers import ManagedProcess, _answers, free_port
+from tests.servers import ManagedProcess, answers, free_port
 
 WEED = Path(sys.executable).with_name("weed")
 ACCESS_KEY = "video-tests"
@@ -51,7 +51,7 @@ class SeaweedS3(ManagedProcess):
             "-master.volumeSizeLimitMB=64",
         ]
         self._log = open(workdir / "weed.log", "wb")
-        super().__init__(command, lambda: _answers(self.endpoint + "/healthz"), timeout=60,
+        super().__init__(command, lambda: answers(self.endpoint + "/healthz"), timeout=60,
                          stdout=self._log, stderr=subprocess.STDOUT)
 
     def env(self, bucket: str, prefix: str = "videos") -> dict[str, str]:

@@ -52,7 +52,8 @@ class ManagedProcess:
             self.process.wait()
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether a GET of ``url`` is answered with 200: the server there is up."""
     try:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
@@ -75,7 +76,7 @@ class ServerProcess(ManagedProcess):
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
                    "--port", str(self.port), "--log-level", "warning", *extra_args]
-        super().__init__(command, lambda: _answers(self.url + "/healthz"), cwd=REPO, env={**os.environ, **env})
+        super().__init__(command, lambda: answers(self.url + "/healthz"), cwd=REPO, env={**os.environ, **env})
 
 
 class NginxProcess(ManagedProcess):

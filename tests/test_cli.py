@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import put_file
+from tests.helpers import put_file, visible, wait_for
 from tests.proxy import CuttingProxy
-from tests.servers import REPO, ManagedProcess, _answers, free_port
-from tests.test_live_limits import wait_for
+from tests.servers import REPO, ManagedProcess, answers, free_port
 
 
 def cli(server_url: str, *args: str, state: Path, **popen: object) -> subprocess.Popen:
@@ -57,7 +56,7 @@ class GatedServer(ManagedProcess):
         self._gate = workdir / "gate"
         env = {**os.environ, "VIDEO_STORAGE_DIR": str(store), "VIDEO_ACCEPT_ANY_FILE": "true"}
         super().__init__([sys.executable, "-c", GATED_SERVER, str(self.port), str(self._gate)],
-                         lambda: _answers(self.url + "/healthz"), cwd=REPO, env=env)
+                         lambda: answers(self.url + "/healthz"), cwd=REPO, env=env)
 
     @property
     def ingesting(self) -> bool:
@@ -72,10 +71,6 @@ def gated(store_dir: Path, tmp_path: Path) -> Iterator[GatedServer]:
     server = GatedServer(store_dir, tmp_path)
     yield server
     server.stop()
-
-
-def visible(store: Path) -> list[str]:
-    return sorted(path.name for path in store.iterdir() if not path.name.startswith("."))
 
 
 def cut_off_while_ingesting(server: GatedServer, video: Path, state: Path) -> None:

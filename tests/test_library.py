@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -14,12 +13,8 @@ import av
 import pytest
 
 from app.media.probe import moov_after_mdat
-from tests.helpers import put_file, store_snapshot
+from tests.helpers import jpeg_size, put, put_file, refused, store_snapshot, upload
 from tests.media import make_audio, make_video
-
-
-def upload(client, path: Path, filename: str | None = None):
-    return client.post("/video", files={"file": (filename or path.name, path.read_bytes())})
 
 
 def packets(path: Path) -> list[tuple[str, int | None, int | None, str]]:
@@ -36,12 +31,6 @@ def ffprobe(path: Path) -> dict:
         capture_output=True, check=True, timeout=60,
     )
     return json.loads(result.stdout)
-
-
-@pytest.fixture
-def before(store_dir: Path) -> dict[str, bytes]:
-    put_file(store_dir, "existing.mp4", b"not even a video, but stored by hand")
-    return store_snapshot(store_dir)
 
 
 # --- ingest: what is accepted and how it is stored ------------------------------------
@@ -101,13 +90,6 @@ def test_faststart_leaves_out_a_data_stream_the_container_cannot_hold(client, st
     unknown_kind = put_file(tmp_path, "odd.mp4", action_camera.read_bytes().replace(b"gpmd", b"xyzw"))
     stored = store_dir / upload(client, unknown_kind).json()["name"]
     assert not moov_after_mdat(stored)
-
-
-def refused(response, store: Path, before: dict[str, bytes], status: int = 415) -> str:
-    assert response.status_code == status, response.text
-    assert store_snapshot(store) == before
-    assert not any((store / ".staging").iterdir())
-    return response.json()["detail"]
 
 
 def test_truncated_mp4_is_refused(client, store_dir, before, sample_mp4, tmp_path):
@@ -238,13 +220,6 @@ def test_deleted_by_hand_file_has_no_metadata_or_poster(client, store_dir, sampl
 
 # --- posters -------------------------------------------------------------------------
 
-def jpeg_size(data: bytes) -> tuple[int, int]:
-    """Decode a JPEG for real and return its picture size."""
-    with av.open(io.BytesIO(data), format="image2pipe") as container:
-        frame = next(container.decode(video=0))
-        return frame.width, frame.height
-
-
 def test_poster_is_a_jpeg_of_the_video_size(client, sample_mp4):
     body = upload(client, sample_mp4).json()
     poster = client.get(body["poster_url"])
@@ -307,11 +282,6 @@ def test_describe_unknown_video_is_404(client):
     assert client.get("/video/nothing.mp4").status_code == 404
 
 
-def put(client, name: str, path: Path, **headers: str):
-    return client.put(f"/video/{name}", content=path.read_bytes(),
-                      headers={key.replace("_", "-"): value for key, value in headers.items()})
-
-
 def test_put_creates_a_video(client, store_dir, sample_mp4):
     response = put(client, "new.mp4", sample_mp4)
     assert response.status_code == 201
@@ -336,6 +306,14 @@ def test_put_with_current_etag_in_if_match_replaces(client, store_dir, sample_mp
     put(client, "clip.mp4", sample_webm)
     etag = client.head("/get_video_by_name/clip.mp4").headers["etag"]
     assert put(client, "clip.mp4", sample_mp4, if_match=etag).status_code == 200
+
+
+def test_put_with_if_match_sent_on_several_lines_counts_every_tag(client, sample_mp4, sample_webm):
+    put(client, "clip.mp4", sample_webm)
+    etag = client.head("/get_video_by_name/clip.mp4").headers["etag"]
+    response = client.put("/video/clip.mp4", content=sample_mp4.read_bytes(),
+                          headers=[("if-match", '"stale"'), ("if-match", etag)])
+    assert response.status_code == 200
 
 
 def test_put_with_stale_if_match_is_412_and_changes_nothing(client, store_dir, sample_mp4, sample_webm):

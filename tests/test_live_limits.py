@@ -9,19 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import store_snapshot
-
-MiB = 1024 * 1024
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll a condition that no event announces (files on disk, counters in /proc)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+from tests.helpers import MiB, connect, read_response_head, store_snapshot, wait_for
 
 
 def bytes_read_by(pid: int) -> int:
@@ -43,21 +31,6 @@ def settled(read: Callable[[], int], quiet: float = 0.3, timeout: float = 10.0) 
             return value
         value = latest
     return value
-
-
-def connect(url: str) -> socket.socket:
-    host, port = url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=10)
-
-
-def read_response_head(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_abandoned_open_ended_range_stops_reading_the_file(start_server, store_dir):

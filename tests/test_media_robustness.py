@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from pathlib import Path
 
 import av
@@ -16,9 +15,8 @@ from app.library.videos import Library
 from app.media.info import Description
 from app.core.errors import NotAVideo
 from app.storage.local import LocalStore
-from tests.helpers import put_file
+from tests.helpers import jpeg_size, put, put_file, refused, upload, wait_for
 from tests.media import make_video, make_webm_with_undecodable_title
-from tests.test_library import jpeg_size, put, refused, upload
 
 
 @pytest.fixture(scope="module")
@@ -148,24 +146,31 @@ class HoldFirst:
         self.entered = asyncio.Event()
         self._released = asyncio.Event()
 
-    async def __call__(self) -> None:
-        if not self.entered.is_set():
-            self.entered.set()
-            await self._released.wait()
+    async def __call__(self) -> bool:
+        """Wait until released if this is the first call; whether it was."""
+        if self.entered.is_set():
+            return False
+        self.entered.set()
+        await self._released.wait()
+        return True
 
     def release(self) -> None:
         self._released.set()
 
 
 class HeldWorkers:
-    """The media operations, run in-process; the first probe is held."""
+    """The media operations, run in-process; the first probe is held, and says when it has finished."""
 
     def __init__(self) -> None:
         self.hold = HoldFirst()
+        self.held_probe_finished = asyncio.Event()
 
     async def describe_with_poster(self, location: str, name: str) -> Description:
-        await self.hold()
-        return media_probe.describe_with_poster(location, name)
+        held = await self.hold()
+        description = media_probe.describe_with_poster(location, name)
+        if held:
+            self.held_probe_finished.set()
+        return description
 
 
 class SlowJsonStore(LocalStore):
@@ -192,7 +197,10 @@ async def probe_two_versions_at_once(store_dir: Path, tmp_path: Path) -> bytes:
     newer = asyncio.ensure_future(library.describe("clip.mp4"))
     await store.hold.entered.wait()
     workers.hold.release()
-    await asyncio.wait({older}, timeout=0.5)
+    # The event wakes this task only when the old version's task next waits. The store writes without
+    # waiting (but for the new version's JSON), so by then the old version's sidecars are written,
+    # unless something keeps them back until the new version's are.
+    await workers.held_probe_finished.wait()
     store.hold.release()
     await asyncio.gather(older, newer)
     poster = await library.poster("clip.mp4")
@@ -255,7 +263,5 @@ def test_stopping_the_server_leaves_no_media_process_running(start_server, sampl
     media_processes = descendants(server.process.pid)
     assert media_processes
     server.stop()
-    deadline = time.monotonic() + 10
-    while any(map(running, media_processes)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: not any(map(running, media_processes)))
     assert not [pid for pid in media_processes if running(pid)]

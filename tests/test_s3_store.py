@@ -22,18 +22,11 @@ from obstore.exceptions import PermissionDeniedError
 from app.main import create_app
 from app.uploads.s3_sessions import CLAIM_STALE_SECONDS
 from app.core.settings import Settings
+from tests.helpers import TUS, WAIT, create, patch
 
 pytestmark = pytest.mark.anyio
 
 BUCKET = "videos"
-TUS = {"tus-resumable": "1.0.0"}
-CHUNK = {**TUS, "content-type": "application/offset+octet-stream"}
-WAIT = 10  # seconds: a test that waits longer than this has failed
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -56,16 +49,6 @@ async def make_instance(seaweed, prefix, tmp_path) -> AsyncIterator[Callable[[],
     yield make
     for client in clients:
         await client.aclose()
-
-
-async def create(client: httpx.AsyncClient, length: int) -> str:
-    response = await client.post("/uploads/", headers={**TUS, "upload-length": str(length)})
-    assert response.status_code == 201, response.text
-    return response.headers["location"]
-
-
-async def patch(client: httpx.AsyncClient, url: str, offset: int, body: bytes | AsyncIterator[bytes]) -> httpx.Response:
-    return await client.patch(url, content=body, headers={**CHUNK, "upload-offset": str(offset)})
 
 
 def claim_key(prefix: str, url: str, offset: int) -> str:
@@ -140,7 +123,7 @@ async def test_a_presigned_url_with_a_tampered_signature_is_refused(seaweed):
 
 async def test_an_append_whose_part_failed_to_go_up_leaves_its_offset_free(make_instance, monkeypatch):
     client = make_instance()
-    url = await create(client, 4)
+    url = await create(client, 4, filename=None)
     put = obstore.put_async
 
     async def part_fails_once(store, key, *args, **kwargs):
@@ -156,14 +139,14 @@ async def test_an_append_whose_part_failed_to_go_up_leaves_its_offset_free(make_
 
 async def test_a_claim_left_by_a_request_that_died_is_taken_over_once_stale(make_instance, seaweed, prefix):
     client = make_instance()
-    url = await create(client, 4)
+    url = await create(client, 4, filename=None)
     leave_claim(seaweed, claim_key(prefix, url, 0), dated(CLAIM_STALE_SECONDS + 1))
     assert (await patch(client, url, 0, b"AAAA")).status_code == 204
 
 
 async def test_of_two_appends_at_one_offset_only_the_first_part_stored_counts(make_instance, seaweed, prefix):
     first, second = make_instance(), make_instance()
-    url = await create(first, 8)
+    url = await create(first, 8, filename=None)
     slow = HeldBody(b"AA", b"AA")
     stalled = await held_patch(seaweed, prefix, first, url, slow)
     leave_claim(seaweed, claim_key(prefix, url, 0), dated(CLAIM_STALE_SECONDS + 1))  # it stalled that long
@@ -176,7 +159,7 @@ async def test_of_two_appends_at_one_offset_only_the_first_part_stored_counts(ma
 async def test_an_append_whose_claim_was_taken_over_never_reopens_the_finished_upload(make_instance, seaweed,
                                                                                         prefix):
     first, second = make_instance(), make_instance()
-    url = await create(first, 4)
+    url = await create(first, 4, filename=None)
     slow = HeldBody(b"AA", b"AA")
     stalled = await held_patch(seaweed, prefix, first, url, slow)
     leave_claim(seaweed, claim_key(prefix, url, 0), dated(CLAIM_STALE_SECONDS + 1))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.settings import Settings, SettingsError
+from app.core.settings import S3Settings, Settings, SettingsError
 
 
 def test_defaults_use_the_embedded_local_store():
@@ -43,3 +43,23 @@ def test_variables_without_the_prefix_are_ignored():
 def test_unusable_values_are_refused_with_the_variable_named(environ):
     with pytest.raises(SettingsError, match=next(iter(environ))):
         Settings.from_env(environ)
+
+
+@pytest.mark.parametrize("values", [{"max_ranges": 0}, {"chunk_bytes": -1}, {"delivery": "redirect"},
+                                    {"storage_url": "s3://"}, {"public_base_url": "videos.example"}])
+def test_settings_built_in_code_are_checked_as_well(values):
+    with pytest.raises(SettingsError):
+        Settings(**values)
+
+
+def test_the_s3_connection_is_read_as_one_group():
+    settings = Settings.from_env({"VIDEO_STORAGE_URL": "s3://bucket/videos", "VIDEO_S3_ENDPOINT": "http://127.0.0.1:9000",
+                                  "VIDEO_S3_REGION": "eu-west-1", "VIDEO_S3_ACCESS_KEY_ID": "key",
+                                  "VIDEO_S3_SECRET_ACCESS_KEY": "secret"})
+    assert settings.s3 == S3Settings(endpoint="http://127.0.0.1:9000", region="eu-west-1", access_key_id="key",
+                                     secret_access_key="secret")
+
+
+def test_a_choice_names_the_values_it_takes():
+    with pytest.raises(SettingsError, match="proxy, redirect, x-accel"):
+        Settings.from_env({"VIDEO_DELIVERY": "carrier-pigeon"})

@@ -7,10 +7,8 @@ settings by hand run on the local store only.
 
 from __future__ import annotations
 
-import email.policy
 import os
 import re
-from email.parser import BytesParser
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -19,7 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import put_file
+from tests.helpers import header_fields, parts_of, put_file
 from tests.servers import ServerProcess
 
 URL = "/get_video_by_name/clip.mp4"
@@ -89,7 +87,7 @@ def stored(put, payload: bytes) -> bytes:
 
 
 def get(client: TestClient, url: str = URL, **headers: str):
-    return client.get(url, headers={name.replace("_", "-"): value for name, value in headers.items()})
+    return client.get(url, headers=header_fields(**headers))
 
 
 def test_full_get_returns_all_bytes_with_length(client, stored):
@@ -222,13 +220,6 @@ def test_unsatisfiable_ranges_are_dropped_when_another_is_satisfiable(client, st
 
 
 # --- multiple ranges --------------------------------------------------------
-
-def parts_of(response) -> list[tuple[str, bytes]]:
-    """(Content-Range, body) of each part of a multipart/byteranges response."""
-    head = f"Content-Type: {response.headers['content-type']}\r\n\r\n".encode()
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + response.content)
-    return [(part["content-range"], part.get_payload(decode=True)) for part in message.iter_parts()]
-
 
 def test_several_ranges_give_multipart_byteranges_in_request_order(client, stored):
     response = get(client, range="bytes=500-599, 0-9, -10")

@@ -4,43 +4,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from pathlib import Path
 
 import httpx
 import pytest
 from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError
+from fastapi.testclient import TestClient
 from tusclient.uploader import Uploader
 
-from tests.helpers import store_snapshot
+from app.core.settings import Settings
+from app.main import create_app
+
+from tests.helpers import (CHUNK, TUS, connect, create, metadata, patch, read_response_head, store_snapshot,
+                           uploader, visible, wait_for)
 from tests.servers import ServerProcess
-from tests.test_live_limits import connect, read_response_head, wait_for
-
-TUS = {"tus-resumable": "1.0.0"}
-CHUNK = {**TUS, "content-type": "application/offset+octet-stream"}
-
-
-def metadata(**values: str) -> str:
-    return ",".join(f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items())
-
-
-def create(client, length: int, filename: str = "clip.mp4", **headers: str) -> str:
-    response = client.post("/uploads/", headers={**TUS, "upload-length": str(length),
-                                                 "upload-metadata": metadata(filename=filename), **headers})
-    assert response.status_code == 201, response.text
-    return response.headers["location"]
-
-
-def patch(client, url: str, offset: int, data: bytes, **headers: str):
-    return client.patch(url, content=data, headers={**CHUNK, "upload-offset": str(offset), **headers})
 
 
 def offset_of(client, url: str) -> int:
     return int(client.head(url, headers=TUS).headers["upload-offset"])
-
-
-def visible(store: Path) -> list[str]:
-    return sorted(path.name for path in store.iterdir() if not path.name.startswith("."))
 
 
 # --- the protocol, in-process --------------------------------------------------------
@@ -59,6 +40,18 @@ def test_every_answer_carries_tus_resumable(client):
     for response in (client.options("/uploads/"), client.head("/uploads/nonexistent-upload-id", headers=TUS),
                      client.post("/uploads/", headers=TUS)):
         assert response.headers["tus-resumable"] == "1.0.0"
+
+
+def test_a_path_that_only_starts_like_the_tus_prefix_carries_no_tus_header(client):
+    assert "tus-resumable" not in client.get("/uploadsX").headers
+
+
+def test_under_a_root_path_tus_answers_carry_tus_resumable(store_dir):
+    app = create_app(Settings(storage_dir=store_dir))
+    with TestClient(app, root_path="/videos") as client:
+        response = client.options("/videos/uploads/")
+    assert response.status_code == 204
+    assert response.headers["tus-resumable"] == "1.0.0"
 
 
 @pytest.mark.parametrize("version", [None, "0.2.2", "2.0.0"])
@@ -147,7 +140,7 @@ def sha1(data: bytes) -> str:
 
 def test_chunk_with_matching_checksum_is_kept(client):
     url = create(client, 100)
-    assert patch(client, url, 0, b"abc", upload_checksum=sha1(b"abc")).status_code == 204
+    assert patch(client, url, 0, b"abc", **{"upload-checksum": sha1(b"abc")}).status_code == 204
     assert offset_of(client, url) == 3
 
 
@@ -230,12 +223,6 @@ def test_uploads_need_the_token_when_one_is_set(make_client):
 @pytest.fixture
 def tus_server(start_server) -> ServerProcess:
     return start_server()
-
-
-def uploader(server_url: str, path: Path, chunk_size: int = 16 * 1024, **options) -> Uploader:
-    client = TusClient(f"{server_url}/uploads/")
-    return Uploader(file_path=str(path), client=client, chunk_size=chunk_size,
-                    metadata={"filename": path.name}, **options)
 
 
 def raw_status(server: ServerProcess, request_head: bytes) -> bytes:

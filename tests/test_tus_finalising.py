@@ -8,7 +8,6 @@ a test needs. The app runs in-process over either store (local disk, or S3 on a 
 from __future__ import annotations
 
 import asyncio
-import base64
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,19 +20,12 @@ from app.uploads.ingest import IngestPipeline
 from app.main import create_app
 from app.uploads.local_sessions import LocalUploadSessions
 from app.core.settings import Settings
+from tests.helpers import TUS, WAIT, create, patch
 from tests.servers import REPO
 
 pytestmark = pytest.mark.anyio
 
-TUS = {"tus-resumable": "1.0.0"}
-CHUNK = {**TUS, "content-type": "application/offset+octet-stream"}
 DATA = b"0123456789"
-WAIT = 10  # seconds: a test that waits longer than this has failed
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class Gate:
@@ -73,21 +65,9 @@ async def client(store_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def create(client: httpx.AsyncClient, length: int = len(DATA)) -> str:
-    filename = base64.b64encode(b"clip.mp4").decode()
-    response = await client.post("/uploads/", headers={**TUS, "upload-length": str(length),
-                                                       "upload-metadata": f"filename {filename}"})
-    assert response.status_code == 201, response.text
-    return response.headers["location"]
-
-
-def patch(client: httpx.AsyncClient, url: str, offset: int, data: bytes) -> Awaitable[httpx.Response]:
-    return client.patch(url, content=data, headers={**CHUNK, "upload-offset": str(offset)})
-
-
 async def ingesting(client: httpx.AsyncClient, gate: Gate) -> tuple[str, asyncio.Task[httpx.Response]]:
     """An upload whose final PATCH is in flight, its ingest held at the gate."""
-    url = await create(client)
+    url = await create(client, len(DATA))
     final = asyncio.create_task(patch(client, url, 0, DATA))
     await asyncio.wait_for(gate.waiting.wait(), WAIT)
     return url, final
@@ -135,7 +115,7 @@ async def test_an_ingest_that_fails_unexpectedly_leaves_no_upload_behind(client,
         raise RuntimeError("the disk is on fire")
 
     monkeypatch.setattr(IngestPipeline, "run", broken_ingest)
-    url = await create(client)
+    url = await create(client, len(DATA))
     assert (await patch(client, url, 0, DATA)).status_code == 500
     assert (await client.head(url, headers=TUS)).status_code == 404
 

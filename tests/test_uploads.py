@@ -6,19 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import put_file, store_snapshot
-
-
-def upload(client, data: bytes, filename: str = "clip.mp4", **kwargs):
-    return client.post("/video", files={"file": (filename, data, "video/mp4")}, **kwargs)
-
-
-def visible_files(store: Path) -> list[str]:
-    return sorted(path.name for path in store.iterdir() if not path.name.startswith("."))
-
-
-def staging_debris(store: Path) -> list[str]:
-    return sorted(path.name for path in (store / ".staging").iterdir())
+from tests.helpers import put_file, refused, upload, visible
 
 
 @pytest.fixture
@@ -96,7 +84,7 @@ def test_hand_copied_file_is_never_overwritten(client, store_dir, payload):
 def test_filename_is_sanitised_before_storing(client, store_dir, payload, filename, stored):
     response = upload(client, payload, filename=filename)
     assert response.json()["name"] == stored
-    assert visible_files(store_dir) == [stored]
+    assert visible(store_dir) == [stored]
     assert not (store_dir.parent / "escape.mp4").exists()
 
 
@@ -122,20 +110,13 @@ def test_raw_filename_of_only_control_characters_is_refused(client, store_dir, b
 def test_other_form_fields_are_ignored(client, store_dir, payload):
     response = client.post("/video", data={"title": "hello"}, files={"file": ("clip.mp4", payload)})
     assert response.status_code == 201
-    assert visible_files(store_dir) == ["clip.mp4"]
+    assert visible(store_dir) == ["clip.mp4"]
 
 
 def assert_refused(response, status_code: int, store: Path, before: dict[str, bytes]) -> None:
-    assert response.status_code == status_code, response.text
+    """Refused with ``status_code``, the store as it was, and nothing in the answer but its detail."""
+    refused(response, store, before, status_code)
     assert set(response.json()) == {"detail"}
-    assert store_snapshot(store) == before
-    assert staging_debris(store) == []
-
-
-@pytest.fixture
-def before(store_dir: Path) -> dict[str, bytes]:
-    put_file(store_dir, "existing.mp4", b"keep me")
-    return store_snapshot(store_dir)
 
 
 @pytest.mark.parametrize("filename", ["", ".", "..", "...", "/"])

@@ -12,9 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import OriginServer, screenshot
-from tests.helpers import put_file
+from tests.helpers import put_file, visible, wait_for
 from tests.proxy import CuttingProxy
-from tests.test_live_limits import wait_for
 
 
 @pytest.fixture
@@ -169,7 +168,7 @@ def test_an_upload_whose_last_answer_is_lost_asks_the_server_and_completes(page,
     page.set_input_files("#file-input", str(sample_mp4))
     wait_done(page, sample_mp4.name)
     assert lost == [204]
-    assert sorted(path.name for path in store_dir.iterdir() if not path.name.startswith(".")) == [sample_mp4.name]
+    assert visible(store_dir) == [sample_mp4.name]
 
 
 def test_a_file_that_is_not_a_video_shows_why_it_was_refused(page, server, tmp_path, store_dir):
