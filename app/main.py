@@ -5,9 +5,9 @@ routes of ``app.api`` and ``app.web``, the error table, the streaming
 shortcut, CORS. ``app`` is the one ``uvicorn app.main:app`` serves,
 configured from the ``VIDEO_*`` environment variables.
 
-Layers, outermost first: the framework's error layer (a fault is a logged
-500), CORS when configured, the streaming shortcut, the tus version header,
-the request-body watch, then the framework's routing.
+Layers, outermost first: the streaming shortcut (``app.api.streams``), then
+the framework's: its error layer (a fault is a logged 500), CORS when
+configured, the tus version header, the request-body watch, the routing.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from app.api import errors, library, tus
 from app.api.streams import StreamShortcut, add_stream_routes
@@ -28,6 +29,20 @@ from app.uploads.sessions import sweep_forever
 from app.web import pages
 
 log = logging.getLogger(__name__)
+
+
+class VideoService(FastAPI):
+    """FastAPI, offering each request to the streaming shortcut before its own layers see it."""
+
+    shortcut: StreamShortcut | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = self.shortcut.takes(scope) if self.shortcut is not None else None
+        if name is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # as the framework sets it: error pages read the app's settings
+        await self.shortcut.answer(name, scope, receive, send)
 
 
 def _add_cors(app: FastAPI, origins: list[str]) -> None:
@@ -75,12 +90,12 @@ def create_app(settings: Settings | None = None, *, stream_shortcut: bool = True
     """
     settings = settings or Settings.from_env()
     services = Services.build(settings)
-    app = FastAPI(title="Video upload and streaming service", lifespan=_lifespan(services))
+    app = VideoService(title="Video upload and streaming service", lifespan=_lifespan(services))
     app.state.services = services
     answers = errors.install(app, pages.error_page)
     app.add_middleware(tus.TusResumableHeader)
     if stream_shortcut:
-        app.add_middleware(StreamShortcut, services=services, errors=answers)
+        app.shortcut = StreamShortcut(services, answers)
     if settings.cors_origins:
         _add_cors(app, list(settings.cors_origins))
 
