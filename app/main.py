@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from app.api import errors, library, tus
+from app.api import contract, errors, library, tus
 from app.api.streams import StreamShortcut, add_stream_routes
 from app.core.settings import Settings
 from app.services import Services
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, *, stream_shortcut: bool = True
     app.include_router(tus.router)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files, name="static")
+    contract.install(app, settings)
     return app
 
 

@@ -109,3 +109,9 @@ def test_a_server_answers_the_next_request_on_a_connection_whose_upload_was_refu
             assert _exchange(connection, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").startswith(b"HTTP/1.1 200")
     finally:
         server.stop()
+
+
+def test_a_wrong_method_names_every_method_of_the_address(client):
+    response = client.request("OPTIONS", "/video")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import errors
@@ -33,11 +36,11 @@ ErrorPage = Callable[[Request, int, str, str], Response]
 
 @dataclass(frozen=True)
 class Answer:
-    """How one kind of error is answered. ``detail`` formats the error's message as ``{}``."""
+    """How one kind of error is answered; ``{}`` in ``detail`` or a header value stands for the error's message."""
 
     status: int
     detail: str = "{}"
-    headers: Callable[[Exception], Mapping[str, str]] = lambda _: {}
+    headers: Mapping[str, str] = field(default_factory=dict)
     page: tuple[str, str] | None = None  # (title, message) for browsers
 
 
@@ -48,7 +51,7 @@ ANSWERS: dict[type[errors.ServiceError], Answer] = {
     errors.NotFound: Answer(404, "no video with this name", page=("Video not found", "There is no video with this name.")),
     errors.PreconditionFailed: _PRECONDITION,
     errors.AlreadyExists: _PRECONDITION,
-    errors.WriteNotAllowed: Answer(401, headers=lambda _: {"www-authenticate": 'Bearer realm="video"'}),
+    errors.WriteNotAllowed: Answer(401, headers={"www-authenticate": 'Bearer realm="video"'}),
     errors.MalformedUpload: Answer(400),
     errors.UploadTooLarge: Answer(413),
     errors.UnsupportedUpload: Answer(415),
@@ -62,7 +65,7 @@ ANSWERS: dict[type[errors.ServiceError], Answer] = {
     UploadClosed: Answer(423, "the upload is complete and its video is being ingested: "
                               "HEAD tells its Video-URL once that is done"),
     errors.ChecksumMismatch: Answer(460, "checksum mismatch: the chunk was discarded"),
-    errors.UnsupportedTusVersion: Answer(412, "this server speaks tus {}", lambda exc: {"tus-version": str(exc)}),
+    errors.UnsupportedTusVersion: Answer(412, "this server speaks tus {}", {"tus-version": "{}"}),
     errors.ServiceError: Answer(400),
 }
 """Looked up along the error's class hierarchy: the most specific entry answers."""
@@ -70,6 +73,35 @@ ANSWERS: dict[type[errors.ServiceError], Answer] = {
 
 def answer_for(exc: errors.ServiceError) -> Answer:
     return next(ANSWERS[kind] for kind in type(exc).__mro__ if kind in ANSWERS)
+
+
+class ErrorDetail(BaseModel):
+    """The body of every refusal."""
+
+    detail: str
+
+
+_HEADER_DOCS = {"www-authenticate": "How to authenticate: a bearer token", "tus-version": "The tus version spoken"}
+_PAGE = {"text/html": {"schema": {"type": "string"}}}
+
+
+def documented(*kinds: type[errors.ServiceError]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of the refusals a route can give, read from the table.
+
+    Each status lists the refusals that answer with it, in their own words.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for kind in kinds:
+        answer = ANSWERS[kind]
+        entry = responses.setdefault(answer.status, {"model": ErrorDetail, "description": ""})
+        reason = (kind.__doc__ or kind.__name__).strip().splitlines()[0]
+        entry["description"] = f"{entry['description']} {reason}".strip()
+        for header in answer.headers:
+            entry.setdefault("headers", {})[header] = {"description": _HEADER_DOCS[header],
+                                                       "schema": {"type": "string"}}
+        if answer.page is not None:
+            entry["content"] = _PAGE
+    return responses
 
 
 # --- was the request body read? ----------------------------------------------
@@ -112,6 +144,16 @@ def _body_left_unread(request: Request) -> bool:
 
 # --- the answers ----------------------------------------------------------------
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _methods_at(request: Request) -> list[str]:
+    """Every method some route answers at the request's address (asked of each route, as the router does)."""
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                   for route in request.app.router.routes)]
+
+
 def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
@@ -125,7 +167,7 @@ class ErrorAnswers:
     def refusal(self, request: Request, exc: errors.ServiceError) -> Response:
         """The answer to a refusal of the service."""
         answer = answer_for(exc)
-        headers = dict(answer.headers(exc))
+        headers = {name: value.format(exc) for name, value in answer.headers.items()}
         if _body_left_unread(request):
             headers["connection"] = "close"
         if answer.page is not None and _wants_html(request):
@@ -138,9 +180,15 @@ class ErrorAnswers:
         return self.refusal(request, exc)
 
     async def handle_http_error(self, request: Request, exc: HTTPException) -> Response:
-        """Framework errors (no such route, wrong method): a page for browsers on 404, else FastAPI's JSON."""
+        """Framework errors (no such route, wrong method): a page for browsers on 404, else FastAPI's JSON.
+
+        A 405 names every method of the address (RFC 9110 section 15.5.6), not
+        only those of the first route the router tried.
+        """
         if exc.status_code == 404 and _wants_html(request):
             return self.page(request, 404, "Page not found", "There is nothing at this address.")
+        if exc.status_code == 405:
+            exc = HTTPException(405, exc.detail, headers={"allow": ", ".join(_methods_at(request))})
         return await http_exception_handler(request, exc)
 
     async def handle_fault(self, request: Request, exc: Exception) -> Response:

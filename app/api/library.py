@@ -11,7 +11,10 @@ from fastapi.responses import JSONResponse
 from app.api.auth import require_writer
 from app.api.models import VideoInfo, VideoPage, video_info
 from app.api.urls import video_url
-from app.core.errors import NotFound, PreconditionFailed
+from app.api.errors import documented
+from app.api.streams import streaming_openapi, streaming_responses
+from app.core.errors import (InvalidName, MalformedUpload, NotAVideo, NotFound, PreconditionFailed, UnsupportedUpload,
+                             UploadTooLarge, WriteNotAllowed)
 from app.core.names import check_stored_name
 from app.delivery import serve
 from app.file_stream import consulted_headers, evaluate_preconditions
@@ -29,7 +32,7 @@ _UPLOAD_FORM = {
                 "schema": {
                     "type": "object",
                     "required": [FILE_FIELD],
-                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                    "properties": {FILE_FIELD: {"type": "string", "format": "binary", "minLength": 1}},
                 }
             }
         },
@@ -59,7 +62,8 @@ async def _check_write_preconditions(request: Request, services: Services, name:
 
 
 @router.post("/video", status_code=201, response_model=VideoInfo, dependencies=[Depends(require_writer)],
-             openapi_extra=_UPLOAD_FORM)
+             openapi_extra=_UPLOAD_FORM,
+             responses=documented(MalformedUpload, WriteNotAllowed, UploadTooLarge, UnsupportedUpload, NotAVideo))
 async def upload_video(request: Request, services: Services = Depends(get_services)) -> JSONResponse:
     """Store the multipart field ``file`` as a new video under a new, unique name."""
     async with services.store.staged() as staged:
@@ -88,7 +92,7 @@ async def list_videos(
     )
 
 
-@router.get("/video/{name}", response_model=VideoInfo)
+@router.get("/video/{name}", response_model=VideoInfo, responses=documented(InvalidName, NotFound))
 async def describe_video(name: str, request: Request, services: Services = Depends(get_services)) -> VideoInfo:
     """One video's metadata, with its video and poster URLs."""
     return video_info(await services.library.describe(name), request, services.settings)
@@ -99,7 +103,8 @@ async def _poster(name: str, request: Request, services: Services = Depends(get_
     return await serve(request, source, f"{name.rpartition('.')[0] or name}.jpg", services.settings)
 
 
-router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["GET"], summary="Poster JPEG of a video")
+router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["GET"], summary="Poster JPEG of a video",
+                     responses=streaming_responses(InvalidName, NotFound), openapi_extra=streaming_openapi())
 router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["HEAD"], include_in_schema=False)
 
 
@@ -108,9 +113,11 @@ router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["HEAD"], incl
     response_model=VideoInfo,
     status_code=201,
     dependencies=[Depends(require_writer)],
-    responses={200: {"description": "Replaced", "model": VideoInfo}, 412: {"description": "Precondition failed"}},
+    responses={200: {"description": "Replaced", "model": VideoInfo},
+               **documented(InvalidName, MalformedUpload, WriteNotAllowed, PreconditionFailed, UploadTooLarge,
+                            NotAVideo)},
     openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {
-        "type": "string", "format": "binary"}}}}},
+        "type": "string", "format": "binary", "minLength": 1}}}}},
 )
 async def put_video(name: str, request: Request, services: Services = Depends(get_services)) -> JSONResponse:
     """Create or atomically replace a video from the raw body (``curl -T clip.mp4``).
@@ -132,7 +139,8 @@ async def put_video(name: str, request: Request, services: Services = Depends(ge
     return JSONResponse(info.model_dump(), status_code=status, headers=headers)
 
 
-@router.delete("/video/{name}", status_code=204, dependencies=[Depends(require_writer)])
+@router.delete("/video/{name}", status_code=204, dependencies=[Depends(require_writer)],
+               responses=documented(InvalidName, WriteNotAllowed, NotFound, PreconditionFailed))
 async def delete_video(name: str, request: Request, services: Services = Depends(get_services)) -> Response:
     """Remove a video and its metadata; streams already open finish with the bytes they started."""
     async with _write_locks[name]:

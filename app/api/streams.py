@@ -14,17 +14,54 @@ streaming tests run both ways).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.api.errors import ErrorAnswers
+from app.api.errors import ErrorAnswers, ErrorDetail, documented
 from app.api.paths import app_path
-from app.core.errors import ServiceError
+from app.core.errors import InvalidName, NotFound, ServiceError
 from app.delivery import serve
 from app.services import Services
 
 STREAM_PREFIXES = ("/get_video_by_name/", "/assets/video/")
+
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
+STORED_TYPES = ("video/*", "audio/*", "image/*", "application/octet-stream")
+"""What a stored file is served as (``app.core.media_types``): never markup."""
+
+_REQUEST_HEADERS = {
+    "Range": "Byte ranges, inclusive (RFC 9110 section 14.2): bytes=0-1023, bytes=-500, bytes=0-1,10-20",
+    "If-Range": "An ETag or a date: honour Range only while the video is that version",
+    "If-Match": "ETags: 412 unless the video is one of them (strong comparison)",
+    "If-None-Match": "ETags or *: 304 if the video is one of them (weak comparison)",
+    "If-Modified-Since": "An HTTP date: 304 unless the video changed since (ignored with If-None-Match)",
+    "If-Unmodified-Since": "An HTTP date: 412 if the video changed since (ignored with If-Match)",
+}
+_VALIDATORS = {name: {"description": text, "schema": {"type": "string"}} for name, text in {
+    "ETag": "A strong validator of this version", "Last-Modified": "When this version was stored",
+    "Accept-Ranges": "bytes"}.items()}
+
+
+def streaming_openapi() -> dict[str, Any]:
+    """The request headers a streamed GET understands, for the operation's OpenAPI."""
+    return {"parameters": [{"name": name, "in": "header", "required": False, "description": text,
+                            "schema": {"type": "string"}} for name, text in _REQUEST_HEADERS.items()]}
+
+
+def streaming_responses(*refusals: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
+    """Every answer a streamed GET can give (RFC 9110), with the refusals of the lookup before it."""
+    return {
+        **documented(*refusals),
+        200: {"description": "The whole file", "content": dict.fromkeys(STORED_TYPES, _BYTES), "headers": _VALIDATORS},
+        206: {"description": "The requested range, or several as multipart/byteranges",
+              "content": dict.fromkeys((*STORED_TYPES, "multipart/byteranges"), _BYTES), "headers": _VALIDATORS},
+        304: {"description": "Not modified: the client's copy (If-None-Match, If-Modified-Since) is current"},
+        412: {"model": ErrorDetail, "description": "If-Match or If-Unmodified-Since refused this version"},
+        416: {"model": ErrorDetail, "description": "No requested range overlaps the file (Content-Range tells its size)"},
+    }
 
 
 def stream_name(scope: Scope) -> str | None:
@@ -41,13 +78,22 @@ async def _answer(request: Request, services: Services, name: str) -> Response:
 
 
 async def stream_video(request: Request) -> Response:
-    """The video's bytes, with ranges and conditional requests (RFC 9110)."""
+    """The video's bytes, with ranges and conditional requests (RFC 9110); HEAD answers the same headers."""
     return await _answer(request, request.app.state.services, stream_name(request.scope) or "")
 
 
 def add_stream_routes(app: FastAPI) -> None:
-    for prefix in STREAM_PREFIXES:
-        app.add_route(prefix + "{name:path}", stream_video, methods=["GET", "HEAD"], include_in_schema=False)
+    """The streaming routes; ``/assets/video/`` is the seed's static mount, kept as an alias."""
+    name = {"name": "name", "in": "path", "required": True, "description": "The stored video's name",
+            "schema": {"type": "string"}}
+    extra = streaming_openapi()
+    extra["parameters"].insert(0, name)
+    for prefix, documented_route in zip(STREAM_PREFIXES, (True, False)):
+        path = prefix + "{name:path}"
+        app.add_api_route(path, stream_video, methods=["GET"], include_in_schema=documented_route,
+                          summary="Stream a video", responses=streaming_responses(InvalidName, NotFound),
+                          openapi_extra=extra)
+        app.add_api_route(path, stream_video, methods=["HEAD"], include_in_schema=False)
 
 
 class StreamShortcut:

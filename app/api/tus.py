@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import mimetypes
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,8 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.auth import require_writer
 from app.api.paths import app_path, under
 from app.api.urls import base_url, video_url
-from app.core.errors import (ChecksumMismatch, InvalidName, MalformedUpload, OffsetMismatch, UnsupportedTusVersion,
-                             UnsupportedUpload, UploadRefused, UploadTooLarge)
+from app.api.errors import documented
+from app.core.errors import (ChecksumMismatch, ExpiredUpload, InvalidName, MalformedUpload, NotAVideo, OffsetMismatch,
+                             UnknownUpload, UnsupportedTusVersion, UnsupportedUpload, UploadRefused, UploadTooLarge,
+                             WriteNotAllowed)
 from app.core.names import name_from_filename
 from app.file_stream import http_date
 from app.services import Services, get_services
@@ -64,6 +67,42 @@ class TusResumableHeader:
 async def require_tus_version(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise UnsupportedTusVersion(TUS_VERSION)
+
+
+_BYTE_COUNT = {"type": "string", "pattern": "^[0-9]{1,19}$"}
+_BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_HEADERS = {
+    "Tus-Resumable": ({"type": "string", "enum": [TUS_VERSION]}, "The tus version the client speaks"),
+    "Upload-Length": (_BYTE_COUNT, "The whole upload's size in bytes"),
+    "Upload-Offset": (_BYTE_COUNT, "Where this chunk starts: the upload's offset now"),
+    "Upload-Metadata": ({"type": "string"}, "Comma-separated 'key base64(value)' pairs; filename names the video"),
+    "Upload-Checksum": ({"type": "string", "pattern": f"^(?:{'|'.join(CHECKSUMS)}) {_BASE64}$"},
+                        "'algorithm base64(digest)' of this chunk: 460 and nothing kept if it does not match"),
+    "Upload-Expires": ({"type": "string"}, "When an unfinished upload is removed (an HTTP date)"),
+    "Location": ({"type": "string", "format": "uri"}, "The new upload's URL"),
+    "Video-URL": ({"type": "string", "format": "uri"}, "The finished video's URL, once it is stored"),
+}
+_CHUNK_BODY = {"content": {CHUNK_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
+
+
+def _request_headers(required: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every tus request but OPTIONS says ``Tus-Resumable``, then the headers of its own."""
+    required = ("Tus-Resumable", *required)
+    return [{"name": name, "in": "header", "required": name in required, "schema": _HEADERS[name][0],
+             "description": _HEADERS[name][1]} for name in (*required, *optional)]
+
+
+def _response_headers(required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {name: {"required": name in required, "schema": _HEADERS[name][0], "description": _HEADERS[name][1]}
+            for name in (*required, *optional)}
+
+
+def _tus_openapi(required: tuple[str, ...], optional: tuple[str, ...] = (), body: bool | None = None) -> dict:
+    """A tus operation's headers and, where it takes one (required or not), its chunk body."""
+    extra: dict[str, Any] = {"parameters": _request_headers(required, optional)}
+    if body is not None:
+        extra["requestBody"] = {"required": body, **_CHUNK_BODY}
+    return extra
 
 
 router = APIRouter(prefix=PREFIX, tags=["resumable uploads (tus)"])
@@ -232,7 +271,13 @@ async def capabilities(services: Services = Depends(get_services)) -> Response:
     })
 
 
-@router.post("/", status_code=201, dependencies=_writes)
+@router.post("/", status_code=201, dependencies=_writes, response_class=Response,
+             openapi_extra=_tus_openapi(("Upload-Length",), ("Upload-Metadata", "Upload-Checksum"), body=False),
+             responses={201: {"description": "Created (with the first bytes, or all of them, if sent)",
+                              "headers": _response_headers(("Location", "Upload-Offset", "Upload-Expires"),
+                                                           ("Video-URL",))},
+                        **documented(MalformedUpload, WriteNotAllowed, UnsupportedTusVersion, UploadTooLarge, NotAVideo,
+                                     ChecksumMismatch)})
 async def create_upload(request: Request, services: Services = Depends(get_services)) -> Response:
     """Create an upload (``Upload-Length``, ``Upload-Metadata`` with ``filename``), optionally with bytes."""
     length = _decimal_header(request, "upload-length")
@@ -248,7 +293,11 @@ async def create_upload(request: Request, services: Services = Depends(get_servi
     return Response(status_code=201, headers=headers)
 
 
-@router.head("/{upload_id}", dependencies=_writes)
+@router.head("/{upload_id}", dependencies=_writes, response_class=Response, openapi_extra=_tus_openapi(()),
+             responses={200: {"description": "The offset to resume from",
+                              "headers": _response_headers(("Upload-Offset", "Upload-Length", "Upload-Expires"),
+                                                           ("Upload-Metadata", "Video-URL"))},
+                        **documented(WriteNotAllowed, UnknownUpload, ExpiredUpload, UnsupportedTusVersion)})
 async def upload_progress(upload_id: str, request: Request, services: Services = Depends(get_services)) -> Response:
     """The offset to resume from (and, once finished, the video's URL)."""
     session = await services.uploads.get(upload_id)
@@ -258,7 +307,12 @@ async def upload_progress(upload_id: str, request: Request, services: Services =
     return Response(status_code=200, headers=headers)
 
 
-@router.patch("/{upload_id}", status_code=204, dependencies=_writes)
+@router.patch("/{upload_id}", status_code=204, dependencies=_writes, response_class=Response,
+              openapi_extra=_tus_openapi(("Upload-Offset",), ("Upload-Checksum",), body=True),
+              responses={204: {"description": "Appended; Video-URL once the last byte made the video",
+                               "headers": _response_headers(("Upload-Offset", "Upload-Expires"), ("Video-URL",))},
+                         **documented(MalformedUpload, WriteNotAllowed, UnknownUpload, OffsetMismatch, ExpiredUpload,
+                                      UnsupportedTusVersion, UnsupportedUpload, UploadClosed, ChecksumMismatch)})
 async def append_chunk(upload_id: str, request: Request, services: Services = Depends(get_services)) -> Response:
     """Append bytes at exactly ``Upload-Offset``."""
     session = await services.uploads.get(upload_id)
@@ -271,7 +325,10 @@ async def append_chunk(upload_id: str, request: Request, services: Services = De
     return Response(status_code=204, headers=await _progress_headers(request, services, session))
 
 
-@router.delete("/{upload_id}", status_code=204, dependencies=_writes)
+@router.delete("/{upload_id}", status_code=204, dependencies=_writes, response_class=Response,
+               openapi_extra=_tus_openapi(()),
+               responses=documented(WriteNotAllowed, UnknownUpload, ExpiredUpload, UnsupportedTusVersion,
+                                    UploadClosed))
 async def terminate_upload(upload_id: str, services: Services = Depends(get_services)) -> Response:
     """Give up an upload and free what it holds (not while its video is being ingested)."""
     session = await services.uploads.get(upload_id)

@@ -9,7 +9,9 @@ in a file name on any common filesystem with room for a ``-N`` suffix.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
+from functools import cache
 
 from app.core.errors import InvalidName
 
@@ -77,3 +79,48 @@ def _shorten(text: str, limit: int) -> str:
         stem, dot, extension = text, "", ""
     room = limit - len((dot + extension).encode())
     return stem.encode()[:room].decode("utf-8", "ignore").rstrip() + dot + extension
+
+
+@cache
+def stored_name_pattern() -> str:
+    """The rules of :func:`check_stored_name` but the length, as a regular expression (for the API's schema).
+
+    Built from the same test of each character, so the two cannot drift; the
+    characters outside the Basic Multilingual Plane stand in it as themselves,
+    which both Python's and ECMAScript's (unicode) expressions read alike.
+    """
+    allowed = [(first, last) for first, last in _printable_ranges() for first, last in _without(first, last, "/\\")]
+    leading = [(first, last) for first, last in allowed for first, last in _without(first, last, ".")]
+    return f"^[{_class(leading)}][{_class(allowed)}]*(?![\\s\\S])"
+
+
+def _printable_ranges() -> list[tuple[int, int]]:
+    """Every run of code points that a stored name may hold, as (first, last)."""
+    runs: list[tuple[int, int]] = []
+    start = None
+    for point in range(sys.maxunicode + 2):
+        printable = point <= sys.maxunicode and not _is_unprintable(chr(point))
+        if printable and start is None:
+            start = point
+        elif not printable and start is not None:
+            runs.append((start, point - 1))
+            start = None
+    return runs
+
+
+def _without(first: int, last: int, chars: str) -> list[tuple[int, int]]:
+    """The run ``first..last`` with ``chars`` taken out."""
+    pieces, start = [], first
+    for point in sorted(ord(char) for char in chars if first <= ord(char) <= last):
+        if start < point:
+            pieces.append((start, point - 1))
+        start = point + 1
+    return pieces + [(start, last)] if start <= last else pieces
+
+
+def _class(runs: list[tuple[int, int]]) -> str:
+    return "".join(_escape(first) if first == last else f"{_escape(first)}-{_escape(last)}" for first, last in runs)
+
+
+def _escape(point: int) -> str:
+    return f"\\u{point:04x}" if point <= 0xFFFF else chr(point)

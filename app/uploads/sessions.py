@@ -23,7 +23,8 @@ from app.core.errors import UploadSessionError
 
 log = logging.getLogger(__name__)
 
-_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+UPLOAD_ID_PATTERN = "[A-Za-z0-9_-]{16,64}"
+_ID = re.compile(UPLOAD_ID_PATTERN)
 
 
 def valid_upload_id(upload_id: str) -> bool:
