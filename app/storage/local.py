@@ -27,7 +27,10 @@ from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedF
 STAGING_DIR = ".staging"
 RESUMABLE_DIR = ".uploads"
 STALE_STAGING_SECONDS = 24 * 3600
-_READ_NO_SYMLINK = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO (or a device) put in the store by hand returns at once instead of
+# waiting for a writer on the event loop; the fstat that follows refuses it. Reads of regular files
+# are not affected by the flag.
+_READ_NO_SYMLINK = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
 class LocalFile:
