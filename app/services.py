@@ -31,7 +31,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        media = MediaWorkers(settings.media_workers)
+        media = MediaWorkers(settings.media_workers, settings.media_timeout_seconds)
         store, uploads = _s3_parts(settings) if settings.uses_s3 else _local_parts(settings)
         return cls(settings, store, Library(store, media), uploads, media,
                    IngestPipeline(store, media, settings.accept_any_file))

@@ -26,7 +26,8 @@ PREFIX = "VIDEO_"
 Delivery = Literal["proxy", "redirect", "x-accel"]
 LOCAL_DELIVERIES: tuple[Delivery, ...] = ("proxy", "x-accel")
 S3_DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect")
-_AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "upload_expiry_seconds")
+_AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "media_timeout_seconds",
+                 "upload_expiry_seconds")
 
 
 class SettingsError(ValueError):
@@ -66,6 +67,7 @@ class Settings:
     api_token: str = ""
     accept_any_file: bool = False
     media_workers: int = 2
+    media_timeout_seconds: int = 600
     upload_expiry_seconds: int = 24 * 3600
     cors_origins: tuple[str, ...] = ()
     delivery: Delivery = "proxy"

@@ -75,13 +75,33 @@ def _open_binary(location: str | Path):
     return _RangeReader(text) if text.startswith(("http://", "https://")) else open(text, "rb")
 
 
-def _open_media(location: str | Path) -> av.container.InputContainer:
-    """Open with PyAV, decoding tags that are not valid UTF-8 with replacement characters.
+VIDEO_DEMUXERS = ("mov", "matroska", "avi", "mpegts", "mpeg", "flv", "ogg", "asf", "mxf", "dv", "ivf", "h264",
+                  "hevc", "m4v", "mpegvideo")
+"""The containers of real video files (FFmpeg's demuxer names). None of them opens another file or URL
+named inside the upload, as playlists (hls, dash), lists (concat) and image sequences (image2) do."""
+IMAGE_DEMUXERS = ("jpeg_pipe", "png_pipe", "webp_pipe", "gif", "apng", "bmp_pipe", "tiff_pipe")
+"""Still images: opened only so that the refusal can say what the file is."""
 
-    Some cameras and taggers write such tags; by default PyAV refuses the whole
-    file for them, while FFmpeg's own tools read it.
+
+def _protocols(location: str) -> str:
+    """What FFmpeg may open: the file itself, or the object store's signed URL over HTTP(S)."""
+    return "http,https,tcp,tls" if location.startswith(("http://", "https://")) else "file"
+
+
+def _open_media(location: str | Path) -> av.container.InputContainer:
+    """Open an upload or a stored video with PyAV, as one of the containers we mean and nothing else.
+
+    An upload is hostile: FFmpeg would otherwise pick whatever demuxer the
+    bytes ask for, and some of those open what the bytes name (an ffconcat
+    list read the server's open files). Tags that are not valid UTF-8 are
+    decoded with replacement characters: some cameras write such tags, and by
+    default PyAV refuses the whole file for them, while FFmpeg's own tools read it.
     """
-    return av.open(str(location), metadata_errors="replace")
+    text = str(location)
+    return av.open(text, metadata_errors="replace", options={
+        "format_whitelist": ",".join(VIDEO_DEMUXERS + IMAGE_DEMUXERS),
+        "protocol_whitelist": _protocols(text),
+    })
 
 
 @contextmanager

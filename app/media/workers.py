@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
@@ -43,9 +44,11 @@ def _describe_with_poster(location: str, name: str) -> Description:
 class MediaWorkers:
     """A few worker processes for media operations, started on first use."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, timeout_seconds: float) -> None:
         self._workers = workers
+        self._timeout = timeout_seconds
         self._pool: ProcessPoolExecutor | None = None
+        self._stopped_for_time: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -71,14 +74,28 @@ class MediaWorkers:
         """
         return await self._run(_describe_with_poster, location, name)
 
-    async def _run(self, operation: Callable[..., Result], *args: str) -> Result:
-        """Run ``operation(*args)`` in a worker; a worker that dies on the file means NotAVideo."""
-        pool = self._executor()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, operation, *args)
-        except BrokenProcessPool:
-            self._stop(pool)
-            raise NotAVideo("the file could not be read (the media worker stopped)") from None
+    async def _run(self, operation: Callable[..., Result], *args: object) -> Result:
+        """Run ``operation(*args)`` in a worker, within the time limit.
+
+        A worker that dies on the file, or is still at it when the limit is
+        reached, means NotAVideo: the file is hostile or broken, and the workers
+        are replaced. Work of other requests that stopped with them is not
+        theirs to answer for: it runs again on the new workers.
+        """
+        while True:
+            pool = self._executor()
+            try:
+                work = asyncio.get_running_loop().run_in_executor(pool, operation, *args)
+                return await asyncio.wait_for(work, self._timeout)
+            except TimeoutError:
+                self._stopped_for_time.add(pool)
+                self._stop(pool)
+                raise NotAVideo(f"reading the file took longer than {self._timeout:g} s") from None
+            except BrokenProcessPool:
+                if pool in self._stopped_for_time:
+                    continue
+                self._stop(pool)
+                raise NotAVideo("the file could not be read (the media worker stopped)") from None
 
     def close(self) -> None:
         """Stop the workers and wait until they have exited, so that none outlives the server.
