@@ -390,7 +390,7 @@ def range_requests_response(
     }
     ranges = None
     range_header = headers.get("range")
-    if method == "GET" and range_header is not None and if_range_allows_range(
+    if range_header is not None and if_range_allows_range(
         headers, source.etag, source.last_modified
     ):
         try:
@@ -405,15 +405,20 @@ def range_requests_response(
         "content-disposition": content_disposition,
         "x-content-type-options": "nosniff",
     }
-    if not ranges:
-        full["content-length"] = str(source.size)
-        segments = [ByteRange(0, source.size - 1)] if method == "GET" and source.size else []
-        return RangeResponse(source, 200, _encode(full), segments, source.size if segments else 0)
-    if len(ranges) == 1:
-        only = ranges[0]
-        full["content-range"] = only.content_range(source.size)
-        full["content-length"] = str(only.length)
-        return RangeResponse(source, 206, _encode(full), ranges, only.length)
-    full["content-type"], segments, length = _multipart_segments(ranges, source.size, content_type)
+    status, segments, length = _body(full, source.size, ranges, content_type)
     full["content-length"] = str(length)
-    return RangeResponse(source, 206, _encode(full), segments, length)
+    if method == "HEAD":  # the GET's status and headers, without its body (RFC 9110 section 9.3.2)
+        return RangeResponse(source, status, _encode(full))
+    return RangeResponse(source, status, _encode(full), segments, length)
+
+
+def _body(headers: dict[str, str], size: int, ranges: list[ByteRange] | None,
+          content_type: str) -> tuple[int, Sequence[Segment], int]:
+    """The status, body segments and body length for the ranges chosen (None: the whole)."""
+    if not ranges:
+        return 200, [ByteRange(0, size - 1)] if size else [], size
+    if len(ranges) == 1:
+        headers["content-range"] = ranges[0].content_range(size)
+        return 206, ranges, ranges[0].length
+    headers["content-type"], segments, length = _multipart_segments(ranges, size, content_type)
+    return 206, segments, length

@@ -124,11 +124,16 @@ def test_head_sends_the_get_headers_without_a_body(client, stored):
         assert head.headers[name] == get(client).headers[name]
 
 
-def test_head_ignores_range(client, stored):
+def test_head_with_range_answers_what_the_get_would_without_its_body(client, stored):
     head = client.head(URL, headers={"range": "bytes=0-1"})
-    assert head.status_code == 200
-    assert head.headers["content-length"] == str(len(stored))
-    assert "content-range" not in head.headers
+    assert head.status_code == 206
+    assert head.headers["content-range"] == f"bytes 0-1/{len(stored)}"
+    assert head.headers["content-length"] == "2"
+    assert head.content == b""
+
+
+def test_head_with_an_unsatisfiable_range_is_416_like_the_get(client, stored):
+    assert client.head(URL, headers={"range": f"bytes={len(stored)}-"}).status_code == 416
 
 
 def test_assets_path_serves_same_bytes_and_validators(client, stored):
