@@ -105,6 +105,27 @@ def test_creation_with_upload_takes_the_first_bytes(client, sample_mp4):
     assert response.headers["upload-offset"] == "1000"
 
 
+def uploads_kept(store_dir) -> list[str]:
+    return sorted(path.name for path in (store_dir / ".uploads").iterdir())
+
+
+@pytest.mark.parametrize("extra", [{"content-length": "11"}, {"upload-checksum": "crc32 AAAA"}],
+                         ids=["body-past-length", "unknown-checksum"])
+def test_a_refused_creation_with_upload_keeps_no_session(client, store_dir, extra):
+    response = client.post("/uploads/", content=b"x" * 11, headers={**CHUNK, "upload-length": "10", **extra})
+    assert response.status_code == 400
+    assert uploads_kept(store_dir) == []
+
+
+def test_upload_metadata_longer_than_the_limit_is_refused_and_keeps_nothing(make_client, store_dir):
+    client = make_client(max_upload_metadata_bytes=64)
+    long_metadata = metadata(filename="x" * 100 + ".mp4")
+    response = client.post("/uploads/", headers={**TUS, "upload-length": "10", "upload-metadata": long_metadata})
+    assert response.status_code == 400
+    assert "Upload-Metadata" in response.json()["detail"]
+    assert uploads_kept(store_dir) == []
+
+
 def test_creation_with_the_whole_upload_finishes_it(client, store_dir, sample_mp4):
     data = sample_mp4.read_bytes()
     response = client.post("/uploads/", content=data, headers={

@@ -3,7 +3,7 @@
 FastAPI describes the routes from their signatures and declared responses;
 what a signature cannot say is added here, in one pass over the document:
 the rules of a video's name and of an upload's id (read from the code that
-enforces them), the size limit of this server, and whether writes need the
+enforces them), the size limits of this server, and whether writes need the
 bearer token (only when the server has one: an open server's document asks
 for none).
 """
@@ -55,12 +55,16 @@ def _refer_to_shared_schemas(document: Document) -> None:
             parameter["schema"] = {"$ref": f"#/components/schemas/{shared}"}
 
 
-def _bound_byte_counts(document: Document, max_bytes: int) -> None:
-    """Upload-Length and Upload-Offset are byte counts no larger than this server takes."""
-    count = {"type": "integer", "minimum": 0, "maximum": max_bytes}
+def _bound_by_settings(document: Document, settings: Settings) -> None:
+    """Upload-Length and Upload-Offset are byte counts no larger than this server takes; Upload-Metadata is short."""
+    count = {"type": "integer", "minimum": 0, "maximum": settings.max_upload_bytes}
     for parameter in _parameters(document):
-        if parameter["in"] == "header" and parameter["name"] in ("Upload-Length", "Upload-Offset"):
+        if parameter["in"] != "header":
+            continue
+        if parameter["name"] in ("Upload-Length", "Upload-Offset"):
             parameter["schema"] = count
+        elif parameter["name"] == "Upload-Metadata":
+            parameter["schema"] = {"type": "string", "maxLength": settings.max_upload_metadata_bytes}
 
 
 def _open_writes(document: Document) -> None:
@@ -80,7 +84,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema is None:
             document = framework_document()
             _refer_to_shared_schemas(document)
-            _bound_byte_counts(document, settings.max_upload_bytes)
+            _bound_by_settings(document, settings)
             if not settings.api_token:
                 _open_writes(document)
             app.openapi_schema = document

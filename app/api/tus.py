@@ -250,6 +250,18 @@ async def _complete(services: Services, session: Session) -> Session:
     return await services.uploads.finish(session, name)
 
 
+async def _receive_first(request: Request, services: Services, session: Session) -> Session:
+    """The bytes sent with the creation; if they are refused, so is the upload, which nobody could resume.
+
+    The refusal answers no Location, so a session kept would be unreachable until it expired.
+    """
+    try:
+        return await _receive(request, services, session)
+    except _REQUEST_REFUSALS:
+        await services.uploads.remove(session.id)
+        raise
+
+
 def _answer_closed(request: Request, session: Session) -> Session:
     """A closed upload takes no bytes; a retried final PATCH (at its length) is answered as the first was."""
     if session.finalising:
@@ -284,10 +296,12 @@ async def create_upload(request: Request, services: Services = Depends(get_servi
     if length > services.settings.max_upload_bytes:
         raise UploadTooLarge(services.settings.max_upload_bytes)
     raw_metadata = request.headers.get("upload-metadata", "")
+    if len(raw_metadata) > services.settings.max_upload_metadata_bytes:
+        raise MalformedUpload(f"Upload-Metadata is longer than {services.settings.max_upload_metadata_bytes} bytes")
     metadata = _parse_metadata(raw_metadata)
     session = await services.uploads.create(length, metadata, raw_metadata, _video_name(metadata))
     if request.headers.get("content-type") == CHUNK_TYPE or length == 0:
-        session = await _receive(request, services, session)
+        session = await _receive_first(request, services, session)
     headers = {"location": f"{base_url(request, services.settings)}{PREFIX}/{session.id}",
                **(await _progress_headers(request, services, session))}
     return Response(status_code=201, headers=headers)

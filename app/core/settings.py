@@ -27,7 +27,7 @@ Delivery = Literal["proxy", "redirect", "x-accel"]
 LOCAL_DELIVERIES: tuple[Delivery, ...] = ("proxy", "x-accel")
 S3_DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect")
 _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "media_timeout_seconds",
-                 "upload_expiry_seconds")
+                 "upload_expiry_seconds", "max_upload_metadata_bytes")
 
 
 class SettingsError(ValueError):
@@ -69,6 +69,7 @@ class Settings:
     media_workers: int = 2
     media_timeout_seconds: int = 600
     upload_expiry_seconds: int = 24 * 3600
+    max_upload_metadata_bytes: int = 4096
     cors_origins: tuple[str, ...] = ()
     delivery: Delivery = "proxy"
     storage_url: str = ""
