@@ -104,6 +104,24 @@ def test_truncated_webm_is_refused(client, store_dir, before, sample_webm, tmp_p
     assert "truncated" in refused(upload(client, truncated), store_dir, before)
 
 
+def test_codecs_are_named_as_codecs_not_as_the_decoders_that_read_them(client, tmp_path):
+    av1 = make_video(tmp_path / "av1.webm", video_codec="libsvtav1", audio_codec="libopus", seconds=0.5)
+    avi = make_video(tmp_path / "old.avi", audio_codec="libmp3lame", seconds=0.5)
+    described = [upload(client, path).json() for path in (av1, avi)]
+    assert [(video["video_codec"], video["audio_codec"]) for video in described] == [("av1", "opus"), ("h264", "mp3")]
+    assert described[0]["browser_playable"] is True
+
+
+def test_metadata_from_an_older_probe_is_probed_again(client, store_dir, sample_mp4):
+    name = upload(client, sample_mp4).json()["name"]
+    sidecar = store_dir / ".library" / f"{name}.json"
+    older = json.loads(sidecar.read_text())
+    del older["probe_version"]
+    older["media"]["video_codec"] = "a decoder's name"
+    sidecar.write_text(json.dumps(older))
+    assert client.get(f"/video/{name}").json()["video_codec"] == "h264"
+
+
 def test_html_renamed_to_mp4_is_refused(client, store_dir, before, tmp_path):
     page = put_file(tmp_path, "page.mp4", b"<!doctype html><html><script>alert(1)</script></html>" * 50)
     assert "not a video" in refused(upload(client, page), store_dir, before)

@@ -40,6 +40,13 @@ class VideoRecord:
     has_poster: bool
 
 
+PROBE_VERSION = 2
+"""Raised when probing learns to say more, or to say it right (2: codecs named as codecs, not decoders).
+
+A sidecar of an older probe is probed again on first need, like one of another version of the video.
+"""
+
+
 @dataclass(frozen=True)
 class _Derived:
     """What probing a version yields; stored as the JSON sidecar."""
@@ -50,11 +57,13 @@ class _Derived:
     has_poster: bool
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
+        return json.dumps({**asdict(self), "probe_version": PROBE_VERSION}).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> _Derived:
         raw = json.loads(data)
+        if raw.get("probe_version") != PROBE_VERSION:
+            raise ValueError("the sidecar of an older probe")
         media = MediaInfo(**raw["media"]) if raw["media"] else None
         return cls(raw["source_etag"], media, raw["problem"], raw["has_poster"])
 

@@ -267,11 +267,16 @@ def _describe(name: str, container: av.container.InputContainer, video: av.video
         width=video.codec_context.width,
         height=video.codec_context.height,
         frame_rate=round(float(rate), 3) if rate else None,
-        video_codec=video.codec_context.name,
-        audio_codec=audio.codec_context.name if audio else None,
+        video_codec=_codec_name(video),
+        audio_codec=_codec_name(audio) if audio else None,
         bitrate=container.bit_rate or None,
         created=_creation_time(container.metadata.get("creation_time")),
     )
+
+
+def _codec_name(stream: av.stream.Stream) -> str:
+    """The codec's own name (av1, mp3), not the decoder's that FFmpeg picked for it (libdav1d, mp3float)."""
+    return stream.codec_context.codec.canonical_name
 
 
 def _creation_time(tag: str | None) -> str | None:
