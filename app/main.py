@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, *, stream_shortcut: bool = True
         _add_cors(app, list(settings.cors_origins))
 
     app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
     add_stream_routes(app)
     app.include_router(library.router)
     app.include_router(tus.router)

@@ -114,4 +114,4 @@ def test_a_server_answers_the_next_request_on_a_connection_whose_upload_was_refu
 def test_a_wrong_method_names_every_method_of_the_address(client):
     response = client.request("OPTIONS", "/video")
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["allow"] == "GET, HEAD, POST"

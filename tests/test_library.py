@@ -122,6 +122,13 @@ def test_metadata_from_an_older_probe_is_probed_again(client, store_dir, sample_
     assert client.get(f"/video/{name}").json()["video_codec"] == "h264"
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/video", "/video/clip.mp4"])
+def test_head_of_a_json_route_answers_the_gets_headers_without_its_body(client, sample_mp4, path):
+    put(client, "clip.mp4", sample_mp4)
+    get, head = client.get(path), client.head(path)
+    assert (head.status_code, head.headers["content-type"], head.content) == (200, get.headers["content-type"], b"")
+
+
 def test_html_renamed_to_mp4_is_refused(client, store_dir, before, tmp_path):
     page = put_file(tmp_path, "page.mp4", b"<!doctype html><html><script>alert(1)</script></html>" * 50)
     assert "not a video" in refused(upload(client, page), store_dir, before)
