@@ -497,3 +497,24 @@ def test_pages_on_other_origins_cannot_upload(page, origins, shared_server, stor
     assert "fetchError" in cross_origin_upload(page, shared_server, sample_mp4)
     assert not (store_dir / "crossed.mp4").exists()
     assert not any((store_dir / ".uploads").glob("*")), "the refused preflight still created an upload"
+
+
+RECORD_POLICY_VIOLATIONS = """
+window.policyViolations = [];
+document.addEventListener("securitypolicyviolation", event => window.policyViolations.push(event.violatedDirective));
+"""
+
+
+def test_the_pages_keep_to_their_content_security_policy(page, server, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "clip.mp4")
+    page.add_init_script(RECORD_POLICY_VIOLATIONS)
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    page.goto(server.url + "/")
+    expect(page.locator('.card[data-name="clip.mp4"] img')).to_be_visible()
+    assert page.evaluate("window.policyViolations") == []
+    page.goto(server.url + "/watch/clip.mp4")
+    page.wait_for_function("document.querySelector('video').readyState >= 1")
+    assert page.evaluate("window.policyViolations") == []
+    assert refused == []

@@ -121,3 +121,13 @@ def test_cors_is_off_by_default(client, store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "x.mp4")
     assert "access-control-allow-origin" not in client.get("/get_video_by_name/x.mp4",
                                                            headers={"origin": ALLOWED}).headers
+
+
+@pytest.mark.parametrize("path", ["/", "/watch/clip.mp4", "/watch/missing.mp4"])
+def test_pages_allow_scripts_from_this_origin_only_and_refuse_to_be_framed(client, store_dir, sample_mp4, path):
+    shutil.copyfile(sample_mp4, store_dir / "clip.mp4")
+    headers = client.get(path).headers
+    policy = dict(directive.split(" ", 1) for directive in headers["content-security-policy"].split("; "))
+    assert (policy["default-src"], policy["frame-ancestors"], policy["object-src"]) == ("'self'", "'none'", "'none'")
+    assert headers["x-frame-options"] == "DENY"
+
