@@ -8,7 +8,7 @@ PORT ?= 8000
 .PHONY: run test system-deps bench
 
 run: $(VENV)/.installed
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(VENV)/bin/python -m app serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed system-deps
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -68,14 +68,19 @@ def _listening(port: int) -> bool:
         return False
 
 
-class ServerProcess(ManagedProcess):
-    """``uvicorn app.main:app`` with ``VIDEO_*`` settings of the caller's choosing."""
+SERVE = ("-m", "app", "serve")
+"""How ``make run`` starts the service."""
+PLAIN_UVICORN = ("-m", "uvicorn", "app.main:app")
+"""The application under uvicorn's own defaults, which must keep working."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+
+class ServerProcess(ManagedProcess):
+    """The service as ``make run`` starts it (or as ``runner`` says), with ``VIDEO_*`` settings of the caller's choosing."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None, runner: tuple[str, ...] = SERVE) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--log-level", "warning", *extra_args]
+        command = [sys.executable, *runner, "--host", "127.0.0.1", "--port", str(self.port)]
         super().__init__(command, lambda: answers(self.url + "/healthz"), cwd=REPO, env={**os.environ, **env})
 
 

@@ -21,7 +21,7 @@ LAYERS = [
     {"app.services"},
     {"app.api"},
     {"app.web"},
-    {"app.main", "app.cli"},
+    {"app.main", "app.cli", "app.server"},
     {"app.__main__"},
 ]
 """Lowest first. A module imports from lower layers and from inside its own package, never upward or sideways."""

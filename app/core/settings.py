@@ -27,7 +27,10 @@ Delivery = Literal["proxy", "redirect", "x-accel"]
 LOCAL_DELIVERIES: tuple[Delivery, ...] = ("proxy", "x-accel")
 S3_DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect")
 _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "media_timeout_seconds",
-                 "upload_expiry_seconds", "max_upload_metadata_bytes")
+                 "upload_expiry_seconds", "max_upload_metadata_bytes", "max_header_count", "max_connections",
+                 "head_timeout_seconds", "keep_alive_seconds")
+# The smallest head that can carry the tus metadata a client may send, besides the usual headers.
+_HEAD_ROOM_BYTES = 4096
 
 
 class SettingsError(ValueError):
@@ -76,6 +79,12 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     staging_dir: str = ""
     x_accel_location: str = "/_video_files"
+    max_head_bytes: int = 64 * 1024
+    max_header_count: int = 100
+    head_timeout_seconds: int = 15
+    keep_alive_seconds: int = 5
+    max_connections: int = 512
+    access_log: bool = False
 
     def __post_init__(self) -> None:
         """Refuse values that would make the service misbehave later rather than now."""
@@ -91,6 +100,9 @@ class Settings:
             raise SettingsError(f"{PREFIX}X_ACCEL_LOCATION must be a path starting with /")
         if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"{PREFIX}PUBLIC_BASE_URL must start with http:// or https://")
+        if self.max_head_bytes < self.max_upload_metadata_bytes + _HEAD_ROOM_BYTES:
+            raise SettingsError(f"{PREFIX}MAX_HEAD_BYTES must leave room for {PREFIX}MAX_UPLOAD_METADATA_BYTES "
+                                f"and {_HEAD_ROOM_BYTES} bytes of other headers")
 
     @property
     def uses_s3(self) -> bool:
