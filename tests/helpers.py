@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import email.policy
 import io
+import select
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -159,3 +160,20 @@ def read_response_head(sock: socket.socket) -> bytes:
             break
         data += chunk
     return data
+
+
+def send_until_answered(sock: socket.socket, chunks: int, chunk: bytes) -> tuple[bytes, int]:
+    """Send chunked-encoded ``chunk`` up to ``chunks`` times, stopping once the server answers."""
+    sent = 0
+    for _ in range(chunks):
+        if select.select([sock], [], [], 0)[0]:
+            break
+        try:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        sent += len(chunk)
+    try:
+        return read_response_head(sock), sent
+    except ConnectionResetError:
+        return b"", sent

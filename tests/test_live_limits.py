@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import select
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import MiB, connect, read_response_head, store_snapshot, wait_for
+from tests.helpers import MiB, connect, read_response_head, send_until_answered, store_snapshot, wait_for
 
 
 def bytes_read_by(pid: int) -> int:
@@ -65,23 +63,6 @@ def test_client_leaving_mid_upload_leaves_nothing_behind(start_server, store_dir
         assert wait_for(lambda: any(staging.iterdir())), "the upload never reached staging"
     assert wait_for(lambda: not any(staging.iterdir())), "staging debris left behind"
     assert store_snapshot(store_dir) == before
-
-
-def send_until_answered(sock: socket.socket, chunks: int, chunk: bytes) -> tuple[bytes, int]:
-    """Send chunked-encoded ``chunk`` up to ``chunks`` times, stopping once the server answers."""
-    sent = 0
-    for _ in range(chunks):
-        if select.select([sock], [], [], 0)[0]:
-            break
-        try:
-            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        except (BrokenPipeError, ConnectionResetError):
-            break
-        sent += len(chunk)
-    try:
-        return read_response_head(sock), sent
-    except ConnectionResetError:
-        return b"", sent
 
 
 def test_limit_is_enforced_while_streaming_a_chunked_upload(start_server, store_dir):
