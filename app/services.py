@@ -38,8 +38,8 @@ class Services:
 
 
 def _local_parts(settings: Settings) -> tuple[Store, UploadSessions]:
-    local = LocalStore(settings.local_store_dir, settings.chunk_bytes)
-    return local, LocalUploadSessions(local.resumable_dir, settings.upload_expiry_seconds)
+    local = LocalStore(settings.local_store_dir, settings.chunk_bytes, settings.min_free_bytes)
+    return local, LocalUploadSessions(local.resumable_dir, settings.upload_expiry_seconds, local.space)
 
 
 def _s3_parts(settings: Settings) -> tuple[Store, UploadSessions]:
@@ -47,7 +47,8 @@ def _s3_parts(settings: Settings) -> tuple[Store, UploadSessions]:
     from app.storage.s3 import S3VideoStore
     from app.uploads.s3_sessions import S3UploadSessions
 
-    s3 = S3VideoStore(settings.storage_url, settings.s3, settings.staging_path, settings.chunk_bytes)
+    s3 = S3VideoStore(settings.storage_url, settings.s3, settings.staging_path, settings.chunk_bytes,
+                      settings.min_free_bytes)
     return s3, S3UploadSessions(s3, settings.staging_path, settings.upload_expiry_seconds)
 
 

@@ -62,7 +62,7 @@ class StoppingWorkers:
 
 def test_a_worker_that_dies_on_a_video_is_its_problem_until_probed_again(store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "crashes.mp4")
-    library = Library(LocalStore(store_dir, 65536), StoppingWorkers())
+    library = Library(LocalStore(store_dir, 65536, 0), StoppingWorkers())
     record = asyncio.run(library.describe("crashes.mp4"))
     assert record.problem == "the file could not be read (the media worker stopped)"
     assert not (store_dir / ".library" / "crashes.mp4.json").exists()
@@ -177,7 +177,7 @@ class SlowJsonStore(LocalStore):
     """A store whose first JSON sidecar write is held, as a write over the network can take a while."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__(root, 65536)
+        super().__init__(root, 65536, 0)
         self.hold = HoldFirst()
 
     async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
@@ -217,7 +217,7 @@ def test_two_versions_probed_at_once_never_leave_the_old_poster_beside_the_new_m
 async def describe_and_give_up(store_dir: Path) -> Path:
     """A request that asks for a video's metadata and goes away while it is being probed."""
     workers = HeldWorkers()
-    library = Library(LocalStore(store_dir, 65536), workers)
+    library = Library(LocalStore(store_dir, 65536, 0), workers)
     request = asyncio.ensure_future(library.describe("clip.mp4"))
     await workers.hold.entered.wait()
     request.cancel()

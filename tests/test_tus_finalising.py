@@ -19,6 +19,7 @@ import pytest
 from app.uploads.ingest import IngestPipeline
 from app.main import create_app
 from app.uploads.local_sessions import LocalUploadSessions
+from app.storage.space import FreeSpace
 from app.core.settings import Settings
 from tests.helpers import TUS, WAIT, create, patch
 from tests.servers import REPO
@@ -126,9 +127,10 @@ DYING_FINALISER = """
 import asyncio, os, sys
 from pathlib import Path
 from app.uploads.local_sessions import LocalUploadSessions
+from app.storage.space import FreeSpace
 
 async def finalise_then_die(folder, staging):
-    sessions = LocalUploadSessions(folder, 3600)
+    sessions = LocalUploadSessions(folder, 3600, FreeSpace(folder, 0))
     session = await sessions.create(3, {}, "", "clip.mp4")
     async with sessions.appending(session) as appender:
         appender.write(b"abc")
@@ -179,5 +181,5 @@ async def test_an_upload_whose_ingesting_process_died_is_gone_at_the_next_reques
 
 async def test_the_sweeper_removes_an_upload_whose_ingesting_process_died(finaliser):
     finaliser.die()
-    assert await LocalUploadSessions(finaliser.uploads, 3600).sweep() == 1
+    assert await LocalUploadSessions(finaliser.uploads, 3600, FreeSpace(finaliser.uploads, 0)).sweep() == 1
     assert list(finaliser.uploads.iterdir()) == []

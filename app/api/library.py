@@ -13,8 +13,8 @@ from app.api.models import VideoInfo, VideoPage, video_info
 from app.api.urls import video_url
 from app.api.errors import documented
 from app.api.streams import streaming_openapi, streaming_responses
-from app.core.errors import (InvalidName, MalformedUpload, NotAVideo, NotFound, PreconditionFailed, UnsupportedUpload,
-                             UploadTooLarge, WriteNotAllowed)
+from app.core.errors import (InvalidName, MalformedUpload, NotAVideo, NotFound, PreconditionFailed, StorageFull,
+                             UnsupportedUpload, UploadTooLarge, WriteNotAllowed)
 from app.core.names import check_stored_name
 from app.delivery import serve
 from app.file_stream import consulted_headers, evaluate_preconditions
@@ -63,7 +63,8 @@ async def _check_write_preconditions(request: Request, services: Services, name:
 
 @router.post("/video", status_code=201, response_model=VideoInfo, dependencies=[Depends(require_writer)],
              openapi_extra=_UPLOAD_FORM,
-             responses=documented(MalformedUpload, WriteNotAllowed, UploadTooLarge, UnsupportedUpload, NotAVideo))
+             responses=documented(MalformedUpload, WriteNotAllowed, UploadTooLarge, UnsupportedUpload, NotAVideo,
+                                  StorageFull))
 async def upload_video(request: Request, services: Services = Depends(get_services)) -> JSONResponse:
     """Store the multipart field ``file`` as a new video under a new, unique name."""
     async with services.store.staged() as staged:
@@ -114,7 +115,7 @@ router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["GET"], summa
     dependencies=[Depends(require_writer)],
     responses={200: {"description": "Replaced", "model": VideoInfo},
                **documented(InvalidName, MalformedUpload, WriteNotAllowed, PreconditionFailed, UploadTooLarge,
-                            NotAVideo)},
+                            NotAVideo, StorageFull)},
     openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {
         "type": "string", "format": "binary", "minLength": 1}}}}},
 )

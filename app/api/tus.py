@@ -24,8 +24,8 @@ from app.api.paths import app_path, under
 from app.api.urls import base_url, video_url
 from app.api.errors import documented
 from app.core.errors import (ChecksumMismatch, ExpiredUpload, InvalidName, MalformedUpload, NotAVideo, OffsetMismatch,
-                             UnknownUpload, UnsupportedTusVersion, UnsupportedUpload, UploadRefused, UploadTooLarge,
-                             WriteNotAllowed)
+                             StorageFull, UnknownUpload, UnsupportedTusVersion, UnsupportedUpload, UploadRefused,
+                             UploadTooLarge, WriteNotAllowed)
 from app.core.names import name_from_filename
 from app.file_stream import http_date
 from app.services import Services, get_services
@@ -140,8 +140,12 @@ def _video_name(metadata: dict[str, str]) -> str:
         raise MalformedUpload(f"unusable filename {filename!r}: {exc}") from None
 
 
-_REQUEST_REFUSALS = (UploadRefused, OffsetMismatch)
-"""What refuses one request's bytes without ending the upload: the client may send them again."""
+_REQUEST_REFUSALS = (UploadRefused, OffsetMismatch, StorageFull)
+"""What refuses one request's bytes without ending the upload: the client may send them again.
+
+After StorageFull the bytes that fitted stay (HEAD says how many), so that
+the client resumes from there once there is room.
+"""
 
 
 def _checksum(request: Request) -> tuple[str, bytes] | None:
@@ -162,22 +166,26 @@ def _overrun() -> MalformedUpload:
     return MalformedUpload("the body runs past Upload-Length: none of it was kept")
 
 
-def _refuse_declared_overrun(request: Request, remaining: int) -> None:
-    """Refuse before reading a byte when Content-Length already runs past Upload-Length."""
+def _refuse_declared(request: Request, appender: Appender, remaining: int) -> None:
+    """Refuse before reading a byte when Content-Length already runs past Upload-Length, or has no room on the disk."""
     declared = declared_length(request)
-    if declared is not None and declared > remaining:
+    if declared is None:
+        return
+    if declared > remaining:
         raise _overrun()
+    appender.require(declared)
 
 
 async def _append_body(request: Request, appender: Appender, remaining: int) -> None:
     """Append the request body; a bad checksum or an overlong body keeps none of it.
 
-    A client that leaves midway keeps what arrived (that is what resuming is
-    for), unless a checksum was promised, which a part cannot be checked against.
+    A client that leaves midway, or a disk that fills up, keeps what arrived
+    (that is what resuming is for), unless a checksum was promised, which a
+    part cannot be checked against.
     An overlong body is a broken client, not a cut one: its first chunks are no
     more trustworthy than its last, so they go too.
     """
-    _refuse_declared_overrun(request, remaining)
+    _refuse_declared(request, appender, remaining)
     checksum = _checksum(request)
     digest = hashlib.new(checksum[0]) if checksum else None
     try:
@@ -188,7 +196,7 @@ async def _append_body(request: Request, appender: Appender, remaining: int) -> 
             appender.write(chunk)
             if digest is not None:
                 digest.update(chunk)
-    except UploadRefused:
+    except (UploadRefused, StorageFull):
         if checksum:
             appender.discard()
         raise
@@ -289,7 +297,7 @@ async def capabilities(services: Services = Depends(get_services)) -> Response:
                               "headers": _response_headers(("Location", "Upload-Offset", "Upload-Expires"),
                                                            ("Video-URL",))},
                         **documented(MalformedUpload, WriteNotAllowed, UnsupportedTusVersion, UploadTooLarge, NotAVideo,
-                                     ChecksumMismatch)})
+                                     ChecksumMismatch, StorageFull)})
 async def create_upload(request: Request, services: Services = Depends(get_services)) -> Response:
     """Create an upload (``Upload-Length``, ``Upload-Metadata`` with ``filename``), optionally with bytes."""
     length = _decimal_header(request, "upload-length")
@@ -326,7 +334,8 @@ async def upload_progress(upload_id: str, request: Request, services: Services =
               responses={204: {"description": "Appended; Video-URL once the last byte made the video",
                                "headers": _response_headers(("Upload-Offset", "Upload-Expires"), ("Video-URL",))},
                          **documented(MalformedUpload, WriteNotAllowed, UnknownUpload, OffsetMismatch, ExpiredUpload,
-                                      UnsupportedTusVersion, UnsupportedUpload, UploadClosed, ChecksumMismatch)})
+                                      UnsupportedTusVersion, UnsupportedUpload, UploadClosed, ChecksumMismatch,
+                                      StorageFull)})
 async def append_chunk(upload_id: str, request: Request, services: Services = Depends(get_services)) -> Response:
     """Append bytes at exactly ``Upload-Offset``."""
     session = await services.uploads.get(upload_id)

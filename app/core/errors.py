@@ -12,6 +12,7 @@ Anything that is not a ``ServiceError`` is a fault of the server (a 500).
     ├── PreconditionFailed        If-Match / If-None-Match refused a write
     │   └── AlreadyExists         a create-only publish found the name taken
     ├── WriteNotAllowed           a write without the right API token
+    ├── StorageFull               no room on the server's disk for these bytes now
     ├── UploadRefused             what was sent cannot become a video
     │   ├── MalformedUpload       not a well-formed upload request
     │   ├── UploadTooLarge        more bytes than VIDEO_MAX_UPLOAD_BYTES
@@ -54,6 +55,16 @@ class AlreadyExists(PreconditionFailed, FileExistsError):
 
 class WriteNotAllowed(ServiceError):
     """A write came without the server's API token."""
+
+
+class StorageFull(ServiceError):
+    """The server's disk has no room for the upload now (full, over quota, or at VIDEO_MIN_FREE_BYTES).
+
+    Not a refusal of what was sent: the same bytes may be sent again once there is room.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the server has no storage space left for this upload: try again later")
 
 
 class UploadRefused(ServiceError):

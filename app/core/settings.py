@@ -32,6 +32,18 @@ _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
 
+DEFAULT_MIN_FREE_BYTES = 256 * 1024**2
+"""The free space uploads leave on the filesystem they are written to (``VIDEO_MIN_FREE_BYTES``).
+
+Not 0: an upload that takes the last block leaves the service unable to write
+what it still must (the state of resumable uploads, metadata and posters, the
+faststart copy of a video) and, when the store shares a disk with the system,
+leaves logs and databases without room too. 256 MiB is negligible on any disk
+that holds videos, yet holds thousands of state files and posters, and is far
+more than the 4 MiB an upload may write between two checks of the free space.
+0 turns the reserve off: then only a full disk refuses an upload.
+"""
+
 
 class SettingsError(ValueError):
     """A ``VIDEO_*`` variable holds a value the service cannot use."""
@@ -73,6 +85,7 @@ class Settings:
     media_timeout_seconds: int = 600
     upload_expiry_seconds: int = 24 * 3600
     max_upload_metadata_bytes: int = 4096
+    min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
     cors_origins: tuple[str, ...] = ()
     delivery: Delivery = "proxy"
     storage_url: str = ""
@@ -91,6 +104,8 @@ class Settings:
         for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.min_free_bytes < 0:
+            raise SettingsError(f"{PREFIX}MIN_FREE_BYTES must be 0 or more")
         if self.uses_s3:
             split_s3_url(self.storage_url)
         allowed = S3_DELIVERIES if self.uses_s3 else LOCAL_DELIVERIES

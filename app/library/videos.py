@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
-from app.core.errors import NotAVideo, NotFound
+from app.core.errors import NotAVideo, NotFound, StorageFull
 from app.core.media_types import content_type_for
 from app.media.info import MediaInfo, browser_playback
 from app.media.workers import MediaWorkers
@@ -158,11 +158,20 @@ class Library:
         except NotAVideo as exc:  # the worker died on it: say so now, probe again next time
             return _Derived(source.etag, None, str(exc), False)
         derived = _Derived(source.etag, media, problem, poster is not None)
+        try:
+            await self._keep(name, derived, poster)
+        except StorageFull:
+            # Sidecars are a cache: the video is stored all the same, and is probed again on next need.
+            log.warning("no room to keep the metadata and poster of %r", name)
+            return replace(derived, has_poster=False)
+        return derived
+
+    async def _keep(self, name: str, derived: _Derived, poster: bytes | None) -> None:
+        """Write the sidecars of one version: its poster, then the JSON that says it has one."""
         async with self._sidecar_writes:
             if poster is not None:
                 await self._store.write_sidecar(name, "jpg", poster)
             await self._store.write_sidecar(name, "json", derived.to_json())
-        return derived
 
 
 def _timestamp(seconds: float) -> str:

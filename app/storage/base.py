@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core.names import numbered
+from app.storage.space import FreeSpace, full_disk_refused
 
 SIDECAR_DIR = ".library"
 SIDECAR_KINDS = ("json", "jpg")
@@ -70,7 +71,12 @@ class Entry:
 
 
 class Store(Protocol):
-    """Videos under names, with their sidecars; NotFound and InvalidName for names it cannot serve."""
+    """Videos under names, with their sidecars; NotFound and InvalidName for names it cannot serve.
+
+    A write that finds no room raises StorageFull, having changed nothing that was stored.
+    """
+
+    space: FreeSpace  # the local filesystem uploads are staged on, and the reserve kept free on it
 
     async def open(self, name: str) -> StoredFile:
         """The current version of a stored video, opened for reading."""
@@ -116,24 +122,36 @@ class StagedFile:
     ``publish`` makes it visible; otherwise it is removed when its block ends.
     """
 
-    def __init__(self, staging: Path, adopt: Path | None = None) -> None:
+    def __init__(self, staging: Path, space: FreeSpace, adopt: Path | None = None) -> None:
         self.path = staging / f"upload-{secrets.token_hex(12)}.part"
         self.published = False
+        self._guard = space.guard()
         if adopt is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            with full_disk_refused():
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             self.size = 0
         else:
             os.rename(adopt, self.path)
             self._fd = -1
             self.size = self.path.stat().st_size
 
+    def require(self, incoming: int) -> None:
+        """StorageFull now unless ``incoming`` bytes, announced before they are sent, fit above the reserve."""
+        self._guard.require(incoming)
+
     def write(self, data: bytes | memoryview) -> None:
-        """Append to the staged file (page-cache writes: cheap enough for the event loop)."""
+        """Append to the staged file (page-cache writes: cheap enough for the event loop).
+
+        StorageFull when the disk is full or the reserve is reached; the block
+        that staged the file then removes it.
+        """
+        self._guard.before_write(len(data))
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        self.size += len(data)
+        with full_disk_refused():
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+                self.size += written
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -148,12 +166,12 @@ class StagedFile:
 
 
 @asynccontextmanager
-async def staged_in(staging: Path, adopt: Path | None = None) -> AsyncIterator[StagedFile]:
-    """A staging file that is removed again unless published inside the block.
+async def staged_in(staging: Path, space: FreeSpace, adopt: Path | None = None) -> AsyncIterator[StagedFile]:
+    """A staging file on the filesystem of ``space``, removed again unless published inside the block.
 
     With ``adopt``, that finished file (on the same filesystem) is moved into staging.
     """
-    staged = StagedFile(staging, adopt)
+    staged = StagedFile(staging, space, adopt)
     try:
         yield staged
     finally:

@@ -23,6 +23,7 @@ from app.core.errors import AlreadyExists, NotFound
 from app.core.names import check_stored_name, is_stored_name
 from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
     staged_in
+from app.storage.space import FreeSpace, full_disk_refused
 
 STAGING_DIR = ".staging"
 RESUMABLE_DIR = ".uploads"
@@ -98,8 +99,9 @@ class LocalStore:
     files in a hidden folder, so copying the directory copies everything.
     """
 
-    def __init__(self, root: Path, chunk_bytes: int) -> None:
+    def __init__(self, root: Path, chunk_bytes: int, min_free_bytes: int) -> None:
         self.root = root.resolve()
+        self.space = FreeSpace(self.root, min_free_bytes)
         self._root_text = str(self.root)  # os.path on the hot path: pathlib costs microseconds
         self.chunk_bytes = chunk_bytes
         self._staging = self.root / STAGING_DIR
@@ -164,11 +166,12 @@ class LocalStore:
 
     def staged(self, adopt: Path | None = None) -> AbstractAsyncContextManager[StagedFile]:
         """A staging file inside the store (so publishing is a link), removed unless published."""
-        return staged_in(self._staging, adopt)
+        return staged_in(self._staging, self.space, adopt)
 
     async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
         """Sync the staged bytes and make them visible under ``name`` as ``mode`` says; return the name."""
-        final = await asyncio.to_thread(self._publish, staged, check_stored_name(name), mode)
+        with full_disk_refused():
+            final = await asyncio.to_thread(self._publish, staged, check_stored_name(name), mode)
         staged.published = True
         return final
 
@@ -206,10 +209,18 @@ class LocalStore:
             return None
 
     async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
-        """Replace a sidecar atomically, so readers see the old or the new one, never half."""
+        """Replace a sidecar atomically, so readers see the old or the new one, never half.
+
+        StorageFull if there is no room, leaving the old one (or none) and no temporary file.
+        """
         target = self._sidecar_path(name, kind)
         temporary = self._staging / f"sidecar-{secrets.token_hex(12)}.part"
-        temporary.write_bytes(data)
+        try:
+            with full_disk_refused():
+                temporary.write_bytes(data)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         os.replace(temporary, target)
 
     async def open_sidecar(self, name: str, kind: str) -> LocalFile:

@@ -27,6 +27,7 @@ from app.core.names import check_stored_name, is_stored_name
 from app.core.settings import S3Settings, split_s3_url
 from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
     staged_in
+from app.storage.space import FreeSpace
 
 if TYPE_CHECKING:  # obstore declares the type in its stubs only
     from obstore._get import GetResult
@@ -87,7 +88,7 @@ class S3Object:
 class S3VideoStore:
     """A bucket (and prefix) of videos behind the store interface."""
 
-    def __init__(self, url: str, s3: S3Settings, staging: Path, chunk_bytes: int) -> None:
+    def __init__(self, url: str, s3: S3Settings, staging: Path, chunk_bytes: int, min_free_bytes: int) -> None:
         bucket, self.prefix = split_s3_url(url)
         options = {"timeout": "3600s", "connect_timeout": "10s"}
         if s3.endpoint.startswith("http://"):
@@ -100,6 +101,7 @@ class S3VideoStore:
         self.client = S3Store(bucket, client_options=options, **config)
         self.chunk_bytes = chunk_bytes
         self._staging = staging
+        self.space = FreeSpace(staging, min_free_bytes)
         staging.mkdir(parents=True, exist_ok=True)
 
     def key(self, relative: str) -> str:
@@ -133,7 +135,7 @@ class S3VideoStore:
 
     def staged(self, adopt: Path | None = None) -> AbstractAsyncContextManager[StagedFile]:
         """A local staging file: uploads are probed and remuxed on disk before they go up."""
-        return staged_in(self._staging, adopt)
+        return staged_in(self._staging, self.space, adopt)
 
     async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
         """Stream the staged file up; never replace an existing video unless ``mode`` says so."""

@@ -27,6 +27,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from app.core.errors import AbandonedUpload, ExpiredUpload, UnknownUpload, UploadBusy
+from app.storage.space import FreeSpace, full_disk_refused
 from app.uploads.sessions import Appender, Session, open_only, valid_upload_id
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ log = logging.getLogger(__name__)
 class LocalUploadSessions:
     """The sessions of one store folder."""
 
-    def __init__(self, folder: Path, expiry_seconds: int) -> None:
+    def __init__(self, folder: Path, expiry_seconds: int, space: FreeSpace) -> None:
         self._folder = folder
         self._expiry = expiry_seconds
+        self._space = space
         self._finalisers: dict[str, int] = {}  # upload id -> the fd holding its ID.final lock
 
     def _paths(self, upload_id: str) -> tuple[Path, Path]:
@@ -49,9 +51,15 @@ class LocalUploadSessions:
         return self._paths(upload_id)[0].with_suffix(".final")
 
     def _save(self, session: Session) -> None:
+        """Replace the state atomically; StorageFull if there is no room, leaving the old state and no debris."""
         state, _ = self._paths(session.id)
         temporary = state.with_suffix(f".{secrets.token_hex(6)}.tmp")
-        temporary.write_text(json.dumps(asdict(session)))
+        try:
+            with full_disk_refused():
+                temporary.write_text(json.dumps(asdict(session)))
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         os.replace(temporary, state)
 
     def _load(self, upload_id: str) -> Session:
@@ -66,9 +74,15 @@ class LocalUploadSessions:
             raise UnknownUpload(upload_id) from None
 
     async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
+        self._space.require(length)
         session = Session(secrets.token_urlsafe(24), length, metadata, raw_metadata, name, self._new_expiry())
         self._save(session)  # state first: the sweeper finds and removes it should we crash now
-        self._paths(session.id)[1].touch(exist_ok=False)
+        try:
+            with full_disk_refused():
+                self._paths(session.id)[1].touch(exist_ok=False)
+        except BaseException:
+            await self.remove(session.id)
+            raise
         return session
 
     async def get(self, upload_id: str) -> Session:
@@ -124,7 +138,7 @@ class LocalUploadSessions:
             except BlockingIOError:
                 raise UploadBusy(session.id) from None
             size = os.fstat(fd).st_size
-            appender = Appender(fd, open_only(await self.get(session.id)), size, size)
+            appender = Appender(fd, open_only(await self.get(session.id)), size, size, self._space)
             try:
                 yield appender
             finally:
@@ -152,7 +166,11 @@ class LocalUploadSessions:
         """Take the finalising lock, then say so in the state: a reader who sees the state can trust the lock."""
         self._hold_finalising_lock(session.id)
         finalising = replace(session, finalising=True)
-        self._save(finalising)
+        try:
+            self._save(finalising)
+        except BaseException:
+            self._release_finalising_lock(session.id)
+            raise
         return finalising
 
     def _hold_finalising_lock(self, upload_id: str) -> None:

@@ -4,7 +4,8 @@ The body is fed chunk by chunk to python-multipart's push parser, and the bytes
 of the ``file`` field are written to the staged file as they arrive: the
 upload is never held in memory and never written twice. The size limit is
 enforced on the bytes seen so far, so an oversized upload is cut off as soon
-as it crosses the limit.
+as it crosses the limit; so is one that meets a full disk or the free-space
+reserve (StorageFull, from the staged file).
 """
 
 from __future__ import annotations
@@ -122,11 +123,14 @@ def declared_length(request: Request) -> int | None:
     return byte_count(request.headers.get("content-length"))
 
 
-def _refuse_declared_oversize(request: Request, limit: int, max_bytes: int) -> None:
-    """Refuse before reading when Content-Length already says the body is too big."""
+def _refuse_declared_oversize(request: Request, staged: StagedFile, limit: int, max_bytes: int) -> None:
+    """Refuse before reading when Content-Length already says the body is too big, or has no room on the disk."""
     declared = declared_length(request)
-    if declared is not None and declared > limit:
+    if declared is None:
+        return
+    if declared > limit:
         raise UploadTooLarge(max_bytes)
+    staged.require(declared)
 
 
 async def request_chunks(request: Request) -> AsyncIterator[bytes]:
@@ -146,7 +150,7 @@ def _refuse_empty(staged: StagedFile) -> None:
 async def receive_multipart_file(request: Request, staged: StagedFile, max_bytes: int) -> str:
     """Stream the ``file`` field of the request into ``staged``; return the name to store it as."""
     boundary = _boundary(request.headers.get("content-type"))
-    _refuse_declared_oversize(request, max_bytes + FORM_OVERHEAD_BYTES, max_bytes)
+    _refuse_declared_oversize(request, staged, max_bytes + FORM_OVERHEAD_BYTES, max_bytes)
     writer = _FileFieldWriter(staged, max_bytes)
     try:
         parser = MultipartParser(boundary, writer.callbacks(), max_size=max_bytes + FORM_OVERHEAD_BYTES)
@@ -165,7 +169,7 @@ async def receive_multipart_file(request: Request, staged: StagedFile, max_bytes
 
 async def receive_raw_body(request: Request, staged: StagedFile, max_bytes: int) -> None:
     """Stream a raw request body (``curl -T``) into ``staged``, within the size limit."""
-    _refuse_declared_oversize(request, max_bytes, max_bytes)
+    _refuse_declared_oversize(request, staged, max_bytes, max_bytes)
     async for chunk in request_chunks(request):
         if staged.size + len(chunk) > max_bytes:
             raise UploadTooLarge(max_bytes)

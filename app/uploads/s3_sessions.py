@@ -38,6 +38,7 @@ from obstore.exceptions import AlreadyExistsError, PreconditionError
 
 from app.core.errors import ExpiredUpload, UnknownUpload, UploadBusy
 from app.storage.s3 import PART_BYTES, S3VideoStore
+from app.storage.space import full_disk_refused
 from app.uploads.sessions import Appender, Session, UploadClosed, open_only, valid_upload_id
 
 if TYPE_CHECKING:  # obstore declares these types in its stubs only
@@ -70,6 +71,7 @@ class S3UploadSessions:
 
     def __init__(self, store: S3VideoStore, staging: Path, expiry_seconds: int) -> None:
         self._client = store.client
+        self._space = store.space
         self._root = store.key(UPLOADS_DIR)
         self._staging = staging
         self._expiry = expiry_seconds
@@ -84,6 +86,8 @@ class S3UploadSessions:
                                 mode=mode)
 
     async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
+        """A new session, if its bytes fit into staging above the reserve: they are assembled there to be ingested."""
+        self._space.require(length)
         session = Session(secrets.token_urlsafe(24), length, metadata, raw_metadata, name, time.time() + self._expiry)
         await self._save(session)
         return session
@@ -139,7 +143,7 @@ class S3UploadSessions:
         try:
             current, version = await self._load(session.id)
             with self._buffer() as (fd, buffer):
-                appender = Appender(fd, open_only(current), start, 0)
+                appender = Appender(fd, open_only(current), start, 0, self._space)
                 try:
                     yield appender
                 finally:
@@ -155,7 +159,8 @@ class S3UploadSessions:
     def _buffer(self) -> Iterator[tuple[int, Path]]:
         """A new local file (descriptor and path) for one request's bytes, removed afterwards."""
         path = self._staging / f"part-{secrets.token_hex(12)}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with full_disk_refused():
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             yield fd, path
         finally:
@@ -244,7 +249,7 @@ class S3UploadSessions:
         """All the parts, in order, in one local file in staging (streamed, flat memory)."""
         target = self._staging / f"assembled-{secrets.token_hex(12)}"
         try:
-            with open(target, "wb") as output:
+            with full_disk_refused(), open(target, "wb") as output:
                 for _, key, _ in await self._parts(session):
                     result = await obstore.get_async(self._client, key)
                     async for chunk in result.stream(min_chunk_size=PART_BYTES):

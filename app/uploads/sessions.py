@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from app.core.errors import UploadSessionError
+from app.core.errors import StorageFull, UploadSessionError
+from app.storage.space import FreeSpace, full_disk_refused
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,10 @@ class Appender:
     block has ended, as saved then (finalising if every byte is in).
     """
 
-    def __init__(self, fd: int, session: Session, start: int, base: int) -> None:
+    def __init__(self, fd: int, session: Session, start: int, base: int, space: FreeSpace) -> None:
         self._fd = fd
         self._base = base
+        self._guard = space.guard()
         self.session = session
         self.start = start
         self.offset = start
@@ -86,18 +88,43 @@ class Appender:
     def complete(self) -> bool:
         return self.offset == self.session.length
 
+    def require(self, incoming: int) -> None:
+        """StorageFull now unless ``incoming`` bytes, announced before they are sent, fit above the reserve."""
+        self._guard.require(incoming)
+
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-        self.offset += len(data)
+        """Append ``data``, counting every byte that reached the file.
+
+        On a full disk, or at the reserve, StorageFull: what fitted is kept, as
+        a client that resumes once there is room expects, and made durable first.
+        """
+        try:
+            self._guard.before_write(len(data))
+            view = memoryview(data)
+            with full_disk_refused():
+                while view:
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+                    self.offset += written
+        except StorageFull:
+            self._keep_durably()
+            raise
+
+    def _keep_durably(self) -> None:
+        """Flush what this request appended, so that the offset answered from now on is what the disk holds.
+
+        A filesystem that reports a full disk only when flushing (NFS, FUSE)
+        may have lost any of it, so then none of it is kept.
+        """
+        try:
+            os.fsync(self._fd)
+        except OSError:
+            self.discard()
 
     def discard(self) -> None:
         """Forget everything this request appended (a bad checksum, too many bytes)."""
         os.ftruncate(self._fd, self._base)
         self.offset = self.start
-
-
 
 
 class UploadSessions(Protocol):
@@ -109,7 +136,10 @@ class UploadSessions(Protocol):
     """
 
     async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
-        """A new, empty session that expires unless bytes keep arriving."""
+        """A new, empty session that expires unless bytes keep arriving.
+
+        StorageFull, and no session, if ``length`` bytes would not fit above the reserve.
+        """
         ...
 
     async def get(self, upload_id: str) -> Session:
