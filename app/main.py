@@ -5,7 +5,8 @@ routes of ``app.api`` and ``app.web``, the error table, the streaming
 shortcut, CORS. ``app`` is the one ``uvicorn app.main:app`` serves,
 configured from the ``VIDEO_*`` environment variables.
 
-Layers, outermost first: the streaming shortcut (``app.api.streams``), then
+Layers, outermost first: the allowed-hosts check (``VIDEO_ALLOWED_HOSTS``), the
+streaming shortcut (``app.api.streams``), then
 the framework's: its error layer (a fault is a logged 500), CORS when
 configured, the tus version header, the request-body watch, the routing.
 """
@@ -17,12 +18,14 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from app.api import contract, errors, library, tus
 from app.api.streams import StreamShortcut, add_stream_routes
+from app.api.urls import AllowedHosts
+from app.core.errors import UnknownHost
 from app.core.settings import Settings
 from app.services import Services
 from app.uploads.sessions import sweep_forever
@@ -32,17 +35,30 @@ log = logging.getLogger(__name__)
 
 
 class VideoService(FastAPI):
-    """FastAPI, offering each request to the streaming shortcut before its own layers see it."""
+    """FastAPI, refusing unknown hosts and offering each request to the streaming shortcut before its own layers see it."""
 
     shortcut: StreamShortcut | None = None
+    hosts: AllowedHosts | None = None
+    answers: errors.ErrorAnswers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hosts is not None and scope["type"] == "http" and await self._refused_host(scope, receive, send):
+            return
         name = self.shortcut.takes(scope) if self.shortcut is not None else None
         if name is None:
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self  # as the framework sets it: error pages read the app's settings
         await self.shortcut.answer(name, scope, receive, send)
+
+    async def _refused_host(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer a request for a host not in VIDEO_ALLOWED_HOSTS with 400; whether it was one."""
+        request = Request(scope, receive)
+        if self.hosts.allow(request):
+            return False
+        scope["app"] = self
+        await self.answers.refusal(request, UnknownHost())(scope, receive, send)
+        return True
 
 
 def _add_cors(app: FastAPI, origins: list[str]) -> None:
@@ -93,6 +109,9 @@ def create_app(settings: Settings | None = None, *, stream_shortcut: bool = True
     app = VideoService(title="Video upload and streaming service", lifespan=_lifespan(services))
     app.state.services = services
     answers = errors.install(app, pages.error_page)
+    app.answers = answers
+    if settings.allowed_hosts:
+        app.hosts = AllowedHosts(settings)
     app.add_middleware(tus.TusResumableHeader)
     if stream_shortcut:
         app.shortcut = StreamShortcut(services, answers)

@@ -52,6 +52,7 @@ ANSWERS: dict[type[errors.ServiceError], Answer] = {
     errors.PreconditionFailed: _PRECONDITION,
     errors.AlreadyExists: _PRECONDITION,
     errors.WriteNotAllowed: Answer(401, headers={"www-authenticate": 'Bearer realm="video"'}),
+    errors.UnknownHost: Answer(400),
     errors.StorageFull: Answer(507),
     errors.MalformedUpload: Answer(400),
     errors.UploadTooLarge: Answer(413),

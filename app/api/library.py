@@ -24,6 +24,10 @@ from app.uploads.receive import FILE_FIELD, receive_multipart_file, receive_raw_
 
 router = APIRouter()
 
+DESCRIPTION_CACHING = "private, no-cache"
+"""Descriptions hold URLs built from the request's host (and trusted X-Forwarded-* headers), so no
+shared cache may hand one client's answer to another; browsers ask again each time (they change)."""
+
 _UPLOAD_FORM = {
     "requestBody": {
         "required": True,
@@ -77,11 +81,13 @@ async def upload_video(request: Request, services: Services = Depends(get_servic
 @router.get("/video", response_model=VideoPage)
 async def list_videos(
     request: Request,
+    response: Response,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
     services: Services = Depends(get_services),
 ) -> VideoPage:
     """The library, newest first, a page at a time."""
+    response.headers["cache-control"] = DESCRIPTION_CACHING
     records, total = await services.library.page(limit, offset)
     following = offset + limit
     return VideoPage(
@@ -94,8 +100,10 @@ async def list_videos(
 
 
 @router.get("/video/{name}", response_model=VideoInfo, responses=documented(InvalidName, NotFound))
-async def describe_video(name: str, request: Request, services: Services = Depends(get_services)) -> VideoInfo:
+async def describe_video(name: str, request: Request, response: Response,
+                         services: Services = Depends(get_services)) -> VideoInfo:
     """One video's metadata, with its video and poster URLs."""
+    response.headers["cache-control"] = DESCRIPTION_CACHING
     return video_info(await services.library.describe(name), request, services.settings)
 
 

@@ -12,6 +12,7 @@ Anything that is not a ``ServiceError`` is a fault of the server (a 500).
     ├── PreconditionFailed        If-Match / If-None-Match refused a write
     │   └── AlreadyExists         a create-only publish found the name taken
     ├── WriteNotAllowed           a write without the right API token
+    ├── UnknownHost               the request names a host not in VIDEO_ALLOWED_HOSTS
     ├── StorageFull               no room on the server's disk for these bytes now
     ├── UploadRefused             what was sent cannot become a video
     │   ├── MalformedUpload       not a well-formed upload request
@@ -55,6 +56,13 @@ class AlreadyExists(PreconditionFailed, FileExistsError):
 
 class WriteNotAllowed(ServiceError):
     """A write came without the server's API token."""
+
+
+class UnknownHost(ServiceError):
+    """The request's host (the one its URLs would carry) is not one this server answers for."""
+
+    def __init__(self) -> None:
+        super().__init__("this server does not answer for that host")
 
 
 class StorageFull(ServiceError):

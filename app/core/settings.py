@@ -92,6 +92,7 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     staging_dir: str = ""
     x_accel_location: str = "/_video_files"
+    allowed_hosts: tuple[str, ...] = ()
     max_head_bytes: int = 64 * 1024
     max_header_count: int = 100
     head_timeout_seconds: int = 15
