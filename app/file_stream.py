@@ -282,6 +282,8 @@ class RangeResponse(Response):
             self.source.close()
 
     async def _collect(self) -> bytes:
+        if not self.segments:  # 304, HEAD, an empty file
+            return b""
         parts = [
             segment if isinstance(segment, bytes) else await self.source.read(segment.first, segment.last + 1)
             for segment in self.segments

@@ -31,7 +31,8 @@ def check_stored_name(name: str) -> str:
         raise InvalidName("the name must not contain a path separator")
     if name.startswith("."):
         raise InvalidName("the name must not start with a dot")
-    if any(_is_unprintable(char) for char in name):
+    # isprintable() is false for every C category (and for separators): a quick pass for most names.
+    if not name.isprintable() and any(_is_unprintable(char) for char in name):
         raise InvalidName("the name must not contain control characters")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         raise InvalidName(f"the name is longer than {MAX_NAME_BYTES} bytes")

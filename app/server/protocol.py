@@ -53,9 +53,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     ``limits`` is set on a subclass made by :func:`limited_protocol`, because
     uvicorn builds a protocol per connection from a class and its own config.
-    A parser callback refuses a head by noting the answer and raising, which
-    stops the parser; uvicorn then calls ``send_400_response``, which sends
-    the noted answer instead.
+    A parser callback refuses a head by answering and then raising, which
+    stops the parser; uvicorn's own 400 for a parser error is then not sent.
     """
 
     limits: ClassVar[ConnectionLimits]
@@ -65,9 +64,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self._awaiting_head = True
         self._head_bytes = 0
-        self._header_count = 0
+        self._head_deadline: float | None = None
         self._head_timer: asyncio.TimerHandle | None = None
-        self._refusal: tuple[int, str] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -92,29 +90,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes += len(data) if end < 0 else end + len(HEAD_END)
         return self._head_bytes > self.limits.max_head_bytes
 
-    def send_400_response(self, msg: str) -> None:
-        if self._refusal is not None:
-            self._refuse(*self._refusal)
-        else:
-            super().send_400_response(msg)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._header_count = 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_header_count:
-            self._stop_parsing(431, "Too many request header fields.")
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        """Refuse what the head holds that is beyond the limits, before the application sees it.
+
+        Header lines are counted here, once, rather than one by one as they are
+        parsed: the byte limit already bounds what a head may make the parser hold.
+        """
         self._awaiting_head = False
         self._head_bytes = 0
-        self._disarm_head_timer()
-        if self.parser.get_http_version() not in SUPPORTED_VERSIONS:
+        self._head_deadline = None
+        if len(self.headers) > self.limits.max_header_count:
+            self._stop_parsing(431, "Too many request header fields.")
+        elif self.parser.get_http_version() not in SUPPORTED_VERSIONS:
             self._stop_parsing(505, "HTTP/1.1 or HTTP/1.0 is required.")
-        super().on_headers_complete()
+        else:
+            super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._awaiting_head = True
@@ -127,22 +117,38 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._arm_head_timer()
 
     def _stop_parsing(self, status: int, message: str) -> None:
-        self._refusal = (status, message)
+        """Refuse the head now: stops the parser, whose error uvicorn answers with ``send_400_response``."""
+        self._refuse(status, message)
         raise httptools.HttpParserError(message)
 
+    def send_400_response(self, msg: str) -> None:
+        if not self.transport.is_closing():  # not already refused by _stop_parsing
+            super().send_400_response(msg)
+
     def _arm_head_timer(self) -> None:
-        self._disarm_head_timer()
-        self._head_timer = self.loop.call_later(self.limits.head_timeout_seconds, self._head_timed_out)
+        """Give the next head its time from now.
+
+        One timer per connection, re-armed only when it fires early: a
+        keep-alive connection answering thousands of requests must not create
+        and cancel a timer for each of them.
+        """
+        self._head_deadline = self.loop.time() + self.limits.head_timeout_seconds
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timer_fired)
 
     def _disarm_head_timer(self) -> None:
+        self._head_deadline = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_timed_out(self) -> None:
-        """A client that sent part of a head is told; an idle one is just let go."""
+    def _head_timer_fired(self) -> None:
         self._head_timer = None
-        if self._head_bytes:
+        if self._head_deadline is None:  # a request is being answered; the next response re-arms
+            return
+        if self.loop.time() < self._head_deadline:  # a later head's time is not up yet
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timer_fired)
+        elif self._head_bytes:
             self._refuse(408, "The request head took too long to arrive.")
         elif not self.transport.is_closing():
             self.transport.close()
