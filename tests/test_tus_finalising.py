@@ -126,6 +126,7 @@ async def test_an_ingest_that_fails_unexpectedly_leaves_no_upload_behind(client,
 DYING_FINALISER = """
 import asyncio, os, sys
 from pathlib import Path
+from app.storage.base import StagedFile
 from app.uploads.local_sessions import LocalUploadSessions
 from app.storage.space import FreeSpace
 
@@ -134,7 +135,7 @@ async def finalise_then_die(folder, staging):
     session = await sessions.create(3, {}, "", "clip.mp4")
     async with sessions.appending(session) as appender:
         appender.write(b"abc")
-    os.rename(await sessions.take_data(session), staging / "adopted")  # as the ingest does
+    await sessions.take_data(session, StagedFile(staging, FreeSpace(staging, 0)))  # as the ingest does
     print(session.id, flush=True)
     sys.stdin.readline()
     os._exit(1)

@@ -250,7 +250,8 @@ async def _complete(services: Services, session: Session) -> Session:
     The ingest consumes the bytes, so after a failure there is nothing left to resume.
     """
     try:
-        async with services.store.staged(adopt=await services.uploads.take_data(session)) as staged:
+        async with services.store.staged() as staged:
+            await services.uploads.take_data(session, staged)
             name = await services.ingest.run(staged, session.name, Publish.UNIQUE)
     except Exception:
         await services.uploads.remove(session.id)

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from app.core.names import numbered
 from app.storage.space import FreeSpace, full_disk_refused
+from app.storage.staging import create_locked, lock_existing
 
 SIDECAR_DIR = ".library"
 SIDECAR_KINDS = ("json", "jpg")
@@ -90,11 +91,8 @@ class Store(Protocol):
         """Remove a video and its sidecars."""
         ...
 
-    def staged(self, adopt: Path | None = None) -> AbstractAsyncContextManager[StagedFile]:
-        """A local staging file for a new video, removed when the block ends unless published.
-
-        With ``adopt``, that finished local file is moved into staging instead.
-        """
+    def staged(self) -> AbstractAsyncContextManager[StagedFile]:
+        """A local staging file for a new video, removed when the block ends unless published."""
         ...
 
     async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
@@ -115,25 +113,20 @@ class Store(Protocol):
 
 
 class StagedFile:
-    """A local file being written before it becomes a stored video.
+    """A local file being written before it becomes a stored video, locked for its whole life (``staging.py``).
 
-    Either appended to with :meth:`write`, or written at :attr:`path` by
-    another writer (a remuxer) once :meth:`close` has been called. A store's
+    Either appended to with :meth:`write`, written at :attr:`path` by another
+    writer (a remuxer in a worker: its own descriptor leaves the lock alone),
+    or put in the place of a finished file with :meth:`adopt`. A store's
     ``publish`` makes it visible; otherwise it is removed when its block ends.
     """
 
-    def __init__(self, staging: Path, space: FreeSpace, adopt: Path | None = None) -> None:
-        self.path = staging / f"upload-{secrets.token_hex(12)}.part"
-        self.published = False
+    def __init__(self, staging: Path, space: FreeSpace) -> None:
+        with full_disk_refused():
+            self._fd, self.path = create_locked(staging, "upload-", ".part")
         self._guard = space.guard()
-        if adopt is None:
-            with full_disk_refused():
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            self.size = 0
-        else:
-            os.rename(adopt, self.path)
-            self._fd = -1
-            self.size = self.path.stat().st_size
+        self.size = 0
+        self.published = False
 
     def require(self, incoming: int) -> None:
         """StorageFull now unless ``incoming`` bytes, announced before they are sent, fit above the reserve."""
@@ -145,33 +138,48 @@ class StagedFile:
         StorageFull when the disk is full or the reserve is reached; the block
         that staged the file then removes it.
         """
-        self._guard.before_write(len(data))
-        view = memoryview(data)
-        with full_disk_refused():
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-                self.size += written
+        for written in self._guard.write(self._fd, data):
+            self.size += written
 
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+    def adopt(self, finished: Path) -> None:
+        """Become the finished file ``finished`` (on the same filesystem), moved here instead of copied.
+
+        It is locked before it is renamed over this one, and this one's lock is
+        let go only afterwards: the staging name is never without a live lock.
+        The reserve is not looked at: no byte is written, those moved already have their room.
+        """
+        fd = lock_existing(finished, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.rename(finished, self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(self._fd)
+        self._fd = fd
+        self.size = os.fstat(fd).st_size
+
+    def sync(self) -> None:
+        """Flush the bytes to disk, whoever wrote them (``fsync`` is of the file), and take their size."""
+        os.fsync(self._fd)
+        self.size = os.fstat(self._fd).st_size
 
     def discard(self) -> None:
-        """Remove the staged bytes unless they were published; safe to call twice."""
-        self.close()
+        """Remove the staged bytes unless they were published, then let go of the lock; safe to call twice.
+
+        In that order, so the file is never in staging unlocked while its owner lives.
+        """
+        if self._fd < 0:
+            return
         if not self.published:
             self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = -1
 
 
 @asynccontextmanager
-async def staged_in(staging: Path, space: FreeSpace, adopt: Path | None = None) -> AsyncIterator[StagedFile]:
-    """A staging file on the filesystem of ``space``, removed again unless published inside the block.
-
-    With ``adopt``, that finished file (on the same filesystem) is moved into staging.
-    """
-    staged = StagedFile(staging, space, adopt)
+async def staged_in(staging: Path, space: FreeSpace) -> AsyncIterator[StagedFile]:
+    """A staging file on the filesystem of ``space``, removed again unless published inside the block."""
+    staged = StagedFile(staging, space)
     try:
         yield staged
     finally:

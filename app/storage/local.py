@@ -5,6 +5,8 @@ validators come from ``fstat`` of the very descriptor the bytes are read from,
 so a file replaced or deleted mid-response still serves one consistent
 version. Writes go to a hidden staging folder inside the store and become
 visible only by an atomic, never-overwriting link once complete and synced.
+Opening the store removes the staging files of processes that died
+(``staging.py``); those of live processes, this store's users too, stay.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import secrets
 import stat
-import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -24,10 +24,10 @@ from app.core.names import check_stored_name, is_stored_name
 from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
     staged_in
 from app.storage.space import FreeSpace, full_disk_refused
+from app.storage.staging import remove_orphans
 
 STAGING_DIR = ".staging"
 RESUMABLE_DIR = ".uploads"
-STALE_STAGING_SECONDS = 24 * 3600
 # O_NONBLOCK: opening a FIFO (or a device) put in the store by hand returns at once instead of
 # waiting for a writer on the event loop; the fstat that follows refuses it. Reads of regular files
 # are not affected by the flag.
@@ -74,16 +74,6 @@ class LocalFile:
             self._fd = -1
 
 
-def _fsync_file(path: Path) -> int:
-    """fsync a file by path (whoever wrote it) and return its size."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        return os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -102,6 +92,7 @@ class LocalStore:
     def __init__(self, root: Path, chunk_bytes: int, min_free_bytes: int) -> None:
         self.root = root.resolve()
         self.space = FreeSpace(self.root, min_free_bytes)
+        self._no_reserve = FreeSpace(self.root, 0)
         self._root_text = str(self.root)  # os.path on the hot path: pathlib costs microseconds
         self.chunk_bytes = chunk_bytes
         self._staging = self.root / STAGING_DIR
@@ -109,7 +100,7 @@ class LocalStore:
         self._resumable = self.root / RESUMABLE_DIR
         for folder in (self._staging, self._sidecars, self._resumable):
             folder.mkdir(parents=True, exist_ok=True)
-        self._sweep_stale_staging()
+        remove_orphans(self._staging)
 
     async def open(self, name: str) -> LocalFile:
         """Open a stored file for reading; symlinks may point only inside the store."""
@@ -164,9 +155,9 @@ class LocalStore:
         """Where unfinished resumable uploads keep their bytes and state."""
         return self._resumable
 
-    def staged(self, adopt: Path | None = None) -> AbstractAsyncContextManager[StagedFile]:
+    def staged(self) -> AbstractAsyncContextManager[StagedFile]:
         """A staging file inside the store (so publishing is a link), removed unless published."""
-        return staged_in(self._staging, self.space, adopt)
+        return staged_in(self._staging, self.space)
 
     async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
         """Sync the staged bytes and make them visible under ``name`` as ``mode`` says; return the name."""
@@ -176,8 +167,7 @@ class LocalStore:
         return final
 
     def _publish(self, staged: StagedFile, name: str, mode: Publish) -> str:
-        staged.close()
-        staged.size = _fsync_file(staged.path)
+        staged.sync()
         if mode is Publish.REPLACE:
             os.replace(staged.path, self.root / name)
             final = name
@@ -212,16 +202,12 @@ class LocalStore:
         """Replace a sidecar atomically, so readers see the old or the new one, never half.
 
         StorageFull if there is no room, leaving the old one (or none) and no temporary file.
+        Written into the reserve: sidecars are what it is kept for (``space.py``).
         """
-        target = self._sidecar_path(name, kind)
-        temporary = self._staging / f"sidecar-{secrets.token_hex(12)}.part"
-        try:
-            with full_disk_refused():
-                temporary.write_bytes(data)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        os.replace(temporary, target)
+        async with staged_in(self._staging, self._no_reserve) as temporary:
+            temporary.write(data)
+            os.replace(temporary.path, self._sidecar_path(name, kind))
+            temporary.published = True
 
     async def open_sidecar(self, name: str, kind: str) -> LocalFile:
         try:
@@ -229,10 +215,3 @@ class LocalStore:
         except OSError as exc:
             raise NotFound(name) from exc
         return self._regular(fd, name, self._sidecar_key(name, kind))
-
-    def _sweep_stale_staging(self) -> None:
-        """Remove debris of a crashed process; young files may belong to a live worker."""
-        cutoff = time.time() - STALE_STAGING_SECONDS
-        for entry in self._staging.iterdir():
-            if entry.is_file() and entry.stat().st_mtime < cutoff:
-                entry.unlink(missing_ok=True)

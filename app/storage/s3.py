@@ -28,6 +28,7 @@ from app.core.settings import S3Settings, split_s3_url
 from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
     staged_in
 from app.storage.space import FreeSpace
+from app.storage.staging import remove_orphans
 
 if TYPE_CHECKING:  # obstore declares the type in its stubs only
     from obstore._get import GetResult
@@ -103,6 +104,7 @@ class S3VideoStore:
         self._staging = staging
         self.space = FreeSpace(staging, min_free_bytes)
         staging.mkdir(parents=True, exist_ok=True)
+        remove_orphans(staging)
 
     def key(self, relative: str) -> str:
         return self.prefix + relative
@@ -133,13 +135,12 @@ class S3VideoStore:
         keys = [self.key(name), self._marker_key(name)] + [self._sidecar_key(name, kind) for kind in SIDECAR_KINDS]
         await obstore.delete_async(self.client, keys)
 
-    def staged(self, adopt: Path | None = None) -> AbstractAsyncContextManager[StagedFile]:
+    def staged(self) -> AbstractAsyncContextManager[StagedFile]:
         """A local staging file: uploads are probed and remuxed on disk before they go up."""
-        return staged_in(self._staging, self.space, adopt)
+        return staged_in(self._staging, self.space)
 
     async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
         """Stream the staged file up; never replace an existing video unless ``mode`` says so."""
-        staged.close()
         name = check_stored_name(name)
         final = name if mode is Publish.REPLACE else await self._reserve_free_name(name, mode)
         try:

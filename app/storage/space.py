@@ -75,6 +75,20 @@ class WriteGuard:
         """StorageFull now unless ``incoming`` bytes (a size announced up front) fit above the reserve."""
         self._space.require(incoming)
 
+    def write(self, fd: int, data: bytes | memoryview) -> Iterator[int]:
+        """Write all of ``data`` to ``fd``, yielding what each write took.
+
+        So that the writer counts every byte that reached the file even when
+        StorageFull (a full disk, or the reserve) stops it midway.
+        """
+        self.before_write(len(data))
+        view = memoryview(data)
+        with full_disk_refused():
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+                yield written
+
     def before_write(self, count: int) -> None:
         """StorageFull if the free space has fallen below the reserve since the last look."""
         self._unchecked += count

@@ -35,7 +35,6 @@ class IngestPipeline:
             return await self._store.publish(staged, name, mode)
         if check.needs_faststart:
             async with self._store.staged() as remuxed:
-                remuxed.close()
                 if await self._media.remux_faststart(str(staged.path), str(remuxed.path), name, check.info.container):
                     return await self._store.publish(remuxed, name, mode)
         return await self._store.publish(staged, name, mode)

@@ -27,6 +27,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from app.core.errors import AbandonedUpload, ExpiredUpload, UnknownUpload, UploadBusy
+from app.storage.base import StagedFile
 from app.storage.space import FreeSpace, full_disk_refused
 from app.uploads.sessions import Appender, Session, open_only, valid_upload_id
 
@@ -188,9 +189,9 @@ class LocalUploadSessions:
         if fd is not None:
             os.close(fd)
 
-    async def take_data(self, session: Session) -> Path:
-        """The finished upload's bytes as a file in the store, for the ingest pipeline to adopt."""
-        return self._paths(session.id)[1]
+    async def take_data(self, session: Session, staged: StagedFile) -> None:
+        """Move the finished upload's bytes (a file in the store) into ``staged``: no copy."""
+        staged.adopt(self._paths(session.id)[1])
 
     async def finish(self, session: Session, video_name: str) -> Session:
         """Remember which video the upload became, so a client can still ask afterwards."""

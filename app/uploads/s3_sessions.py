@@ -37,8 +37,10 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, PreconditionError
 
 from app.core.errors import ExpiredUpload, UnknownUpload, UploadBusy
+from app.storage.base import StagedFile
 from app.storage.s3 import PART_BYTES, S3VideoStore
 from app.storage.space import full_disk_refused
+from app.storage.staging import create_locked
 from app.uploads.sessions import Appender, Session, UploadClosed, open_only, valid_upload_id
 
 if TYPE_CHECKING:  # obstore declares these types in its stubs only
@@ -157,15 +159,14 @@ class S3UploadSessions:
 
     @contextmanager
     def _buffer(self) -> Iterator[tuple[int, Path]]:
-        """A new local file (descriptor and path) for one request's bytes, removed afterwards."""
-        path = self._staging / f"part-{secrets.token_hex(12)}"
+        """A new local file (descriptor and path) for one request's bytes, locked until it is removed afterwards."""
         with full_disk_refused():
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd, path = create_locked(self._staging, "part-", mode=0o600)
         try:
             yield fd, path
         finally:
-            os.close(fd)
             path.unlink(missing_ok=True)
+            os.close(fd)
 
     async def _create(self, key: str, body: bytes, refusal: Exception) -> PutResult:
         """Create ``key`` unless it exists (then raise ``refusal``): one winner among any instances."""
@@ -245,19 +246,12 @@ class S3UploadSessions:
         await self._save(finalising)
         return finalising
 
-    async def take_data(self, session: Session) -> Path:
-        """All the parts, in order, in one local file in staging (streamed, flat memory)."""
-        target = self._staging / f"assembled-{secrets.token_hex(12)}"
-        try:
-            with full_disk_refused(), open(target, "wb") as output:
-                for _, key, _ in await self._parts(session):
-                    result = await obstore.get_async(self._client, key)
-                    async for chunk in result.stream(min_chunk_size=PART_BYTES):
-                        output.write(chunk)
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
-        return target
+    async def take_data(self, session: Session, staged: StagedFile) -> None:
+        """All the parts, in order, into ``staged`` (streamed, flat memory)."""
+        for _, key, _ in await self._parts(session):
+            result = await obstore.get_async(self._client, key)
+            async for chunk in result.stream(min_chunk_size=PART_BYTES):
+                staged.write(chunk)
 
     async def finish(self, session: Session, video_name: str) -> Session:
         """Keep only the state, now naming the video, so a client can still ask where it went."""

@@ -16,11 +16,11 @@ import os
 import re
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from app.core.errors import StorageFull, UploadSessionError
-from app.storage.space import FreeSpace, full_disk_refused
+from app.storage.base import StagedFile
+from app.storage.space import FreeSpace
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +99,8 @@ class Appender:
         a client that resumes once there is room expects, and made durable first.
         """
         try:
-            self._guard.before_write(len(data))
-            view = memoryview(data)
-            with full_disk_refused():
-                while view:
-                    written = os.write(self._fd, view)
-                    view = view[written:]
-                    self.offset += written
+            for written in self._guard.write(self._fd, data):
+                self.offset += written
         except StorageFull:
             self._keep_durably()
             raise
@@ -160,8 +155,8 @@ class UploadSessions(Protocol):
         """
         ...
 
-    async def take_data(self, session: Session) -> Path:
-        """The finished upload's bytes as one local file, for the ingest to adopt."""
+    async def take_data(self, session: Session, staged: StagedFile) -> None:
+        """Put the finished upload's bytes into ``staged`` (empty until then), for the ingest."""
         ...
 
     async def finish(self, session: Session, video_name: str) -> Session:
