@@ -35,6 +35,14 @@ def test_curl_uploads_a_file_with_form_field(live_server, sample_mp4, live_store
     assert (live_store / body["name"]).read_bytes() == sample_mp4.read_bytes()
 
 
+def test_curl_keeps_the_quotes_and_extension_of_a_filename(live_server, sample_mp4, live_store):
+    """curl 7.88 sends each ``"`` of the name as ``%22``; the name it is given here is curl's own quoted form."""
+    field = f'file=@{sample_mp4};filename="curl\\";quoted;\\".mp4"'
+    result = run("curl", "-sS", "-F", field, f"{live_server.url}/video")
+    assert json.loads(result.stdout)["name"] == 'curl";quoted;".mp4'
+    assert (live_store / 'curl";quoted;".mp4').read_bytes() == sample_mp4.read_bytes()
+
+
 def test_curl_range_option_fetches_inclusive_range(live_server, video_in_store, tmp_path):
     name, data = video_in_store
     run("curl", "-sS", "-r", "100-1099", "-o", str(tmp_path / "part"), f"{live_server.url}/get_video_by_name/{name}")

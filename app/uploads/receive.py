@@ -65,18 +65,17 @@ class _FileFieldWriter:
         self._header_value.clear()
 
     def _on_headers_finished(self) -> None:
-        _, params = parse_options_header(self._disposition)
-        if params.get(b"name") != FILE_FIELD.encode() or self.filename is not None:
-            return
-        raw_filename = params.get(b"filename")
-        if raw_filename is None:
-            raise MalformedUpload(f"the form field '{FILE_FIELD}' must be a file, not a text value")
         # Browsers and curl send the filename's UTF-8 bytes as they are.
-        self.filename = raw_filename.decode("utf-8", "replace")
+        params = disposition_params(self._disposition.decode("utf-8", "replace"))
+        if params.get("name") != FILE_FIELD or self.filename is not None:
+            return
+        filename = params.get("filename")
+        if filename is None:
+            raise MalformedUpload(f"the form field '{FILE_FIELD}' must be a file, not a text value")
         try:
-            self.filename = name_from_filename(self.filename)
+            self.filename = name_from_filename(filename)
         except InvalidName as exc:
-            raise MalformedUpload(f"unusable filename {self.filename!r}: {exc}") from None
+            raise MalformedUpload(f"unusable filename {filename!r}: {exc}") from None
         self._writing = True
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -93,6 +92,66 @@ class _FileFieldWriter:
 
     def _on_end(self) -> None:
         self.body_complete = True
+
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_PARAMETER = re.compile(rf";\s*({_TOKEN})\s*=\s*")
+_AFTER_CLOSING_QUOTE = re.compile(rf"\s*(?:;\s*{_TOKEN}\s*=|;?\s*$)")
+_QUOTED_PAIR = ('"', "\\")
+# The HTML form-data encoding (RFC 7578 section 4.2): browsers and curl 7.81+ send these as escapes.
+_FORM_ESCAPE = re.compile("%(22|0D|0A)")
+
+
+def disposition_params(value: str) -> dict[str, str]:
+    """The parameters of a part's ``Content-Disposition``, names in lower case, values as the client meant them.
+
+    python-multipart's ``parse_options_header`` (it has no option for this)
+    ends a quoted value at the first quote that is not backslash-escaped, so a
+    client that sends a ``"`` of the filename as it is (``filename="a";x;".mp4"``)
+    got its name cut to ``a``, extension lost; and it leaves the ``%22``,
+    ``%0D``, ``%0A`` of browsers and curl as they are. Here a value ends at the
+    last quote that a parameter or the end follows, and those three escapes are
+    decoded (a literal ``%22`` in a name cannot be told apart: browsers do not
+    escape ``%``). The first of a repeated parameter counts.
+    """
+    params: dict[str, str] = {}
+    position = 0
+    while (parameter := _PARAMETER.search(value, position)) is not None:
+        text, position = _parameter_value(value, parameter.end())
+        params.setdefault(parameter[1].lower(), _FORM_ESCAPE.sub(lambda escape: chr(int(escape[1], 16)), text))
+    return params
+
+
+def _parameter_value(value: str, start: int) -> tuple[str, int]:
+    """A token or quoted-string value beginning at ``start``, and where it ends."""
+    if value.startswith('"', start):
+        return _quoted_value(value, start + 1)
+    end = value.find(";", start)
+    end = len(value) if end < 0 else end
+    return value[start:end].strip(), end
+
+
+def _quoted_value(value: str, start: int) -> tuple[str, int]:
+    """The quoted-string whose content begins at ``start``, unescaped, and the position after its closing quote.
+
+    ``\\"`` and ``\\\\`` are escapes (older curl sends them); any other
+    backslash is kept, as a Windows path has it. A quote followed by neither
+    another parameter nor the end is the client's own, unescaped, and kept;
+    without a closing quote the value runs to the end.
+    """
+    text: list[str] = []
+    position = start
+    while position < len(value):
+        char = value[position]
+        if char == "\\" and value[position + 1:position + 2] in _QUOTED_PAIR:
+            text.append(value[position + 1])
+            position += 2
+            continue
+        if char == '"' and _AFTER_CLOSING_QUOTE.match(value, position + 1):
+            return "".join(text), position + 1
+        text.append(char)
+        position += 1
+    return "".join(text), position
 
 
 def _boundary(content_type: str | None) -> bytes:
