@@ -12,17 +12,19 @@ store or the staging folder).
 ``flock`` and not ``fcntl``/``lockf`` record locks, deliberately:
 
 - an ``flock`` belongs to the open file description, so it follows the file
-  through ``rename`` and ``link`` and is not lost when the same process opens
-  and closes the file again by its path (to ``fsync`` it, or a remuxer
-  writing it). A record lock belongs to the process and the inode, and the
-  first ``close`` of *any* descriptor of that file would drop it;
+  through ``rename`` and ``link`` and is not lost when the file is opened and
+  closed again by its path. A record lock belongs to the process and the
+  inode, and the first ``close`` of *any* descriptor of that file in the
+  process would drop it;
 - two descriptors of one process conflict under ``flock``, so a sweep by a
   second store in the same process (the tests, a CLI) also sees the file as
   taken; record locks never conflict inside a process and would let it delete
   a live file.
 
-Media workers fork from a forkserver started before any staging file exists,
-so no worker inherits a descriptor that would keep a dead server's lock held.
+A lock is held as long as any descriptor of its open file description is:
+media workers fork from a forkserver, a freshly executed process that gets
+only the descriptors it is passed, so no worker inherits one that would keep
+the lock of a dead server held.
 """
 
 from __future__ import annotations
