@@ -122,6 +122,9 @@ def parse_args(argv: list[str] | None) -> tuple[Profile, argparse.Namespace]:
     parser.add_argument("--duration", type=float, help="seconds per wrk run (default 5, quick 2)")
     parser.add_argument("--data-dir", type=Path, help="where the test files are made and kept (default: a temporary directory)")
     parser.add_argument("--json", type=Path, help="also write every sample and the table to this file")
+    parser.add_argument("--only", type=lambda text: set(text.split(",")), metavar="KEYS",
+                        help="run only these scenarios (comma-separated keys, e.g. full_1,probes; "
+                             "the table leaves the others out)")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else DEFAULT
     if args.rounds is not None:
@@ -344,19 +347,24 @@ def main(argv: list[str] | None = None) -> int:
         nginx = NginxProcess(NGINX_TEMPLATE, workdir, root=data_dir.resolve())
         stack.callback(nginx.stop)
 
-        print("starting SeaweedFS and a service over it ...", file=sys.stderr, flush=True)
-        s3 = start_s3_contenders(stack, big_file, token)
+        s3 = None
+        if args.only is None or any(key.startswith("s3_") for key in args.only):
+            print("starting SeaweedFS and a service over it ...", file=sys.stderr, flush=True)
+            s3 = start_s3_contenders(stack, big_file, token)
         bench = Bench(profile, Server("service", service.url, service.process.pid),
                       Server("nginx", nginx.url, nginx.process.pid), full_file, big_file, token, s3)
         for server in (bench.service, bench.nginx):
             bench.etags[server.name] = check_server(server, bench)
         print(f"running {profile.rounds} round(s) ...", file=sys.stderr, flush=True)
-        samples = run_rounds(bench, scenarios(bench), {"service": service.process, "nginx": nginx.process,
-                                                       "S3 service": s3.service, "SeaweedFS": s3.seaweed})
+        plan = [scenario for scenario in scenarios(bench) if args.only is None or scenario.key in args.only]
+        processes = {"service": service.process, "nginx": nginx.process}
+        if s3 is not None:
+            processes.update({"S3 service": s3.service, "SeaweedFS": s3.seaweed})
+        samples = run_rounds(bench, plan, processes)
         found = problems(samples, nginx.errors())
 
     head = header(profile, args.quick, nginx_version(), load_before)
-    table_rows = rows(checks(profile), samples)
+    table_rows = rows([check for check in checks(profile) if check.scenario in samples], samples)
     print(render(table_rows, head, found, memory_lines(samples)))
     if args.json:
         write_json(args.json, profile, head, table_rows, samples, found)
