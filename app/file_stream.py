@@ -185,6 +185,8 @@ def parse_range_header(value: str, size: int, max_ranges: int) -> list[ByteRange
     merged, so the bytes sent never exceed the representation's size.
     Raises :class:`Unsatisfiable` when the header is valid but selects nothing.
     """
+    if value.startswith("bytes=") and "," not in value:  # one range, as players ask: no list to merge
+        return _single_range(value[6:].strip(), size)
     unit, equals, range_set = value.partition("=")
     if not equals or unit.strip().lower() != "bytes":
         return None
@@ -200,6 +202,16 @@ def parse_range_header(value: str, size: int, max_ranges: int) -> list[ByteRange
 
 
 _INVALID = object()
+
+
+def _single_range(spec: str, size: int) -> list[ByteRange] | None:
+    """What the general path makes of a header holding one range-spec, without its lists."""
+    parsed = _parse_range_spec(spec, size)
+    if parsed is _INVALID:
+        return None
+    if parsed is None:
+        raise Unsatisfiable
+    return [parsed]
 
 
 def _parse_range_spec(spec: str, size: int) -> ByteRange | object | None:

@@ -64,3 +64,16 @@ def test_parsed_ranges_are_disjoint_inside_the_file_and_not_adjacent(header):
     ordered = sorted(ranges or [], key=lambda r: r.first)
     for left, right in zip(ordered, ordered[1:]):
         assert left.last + 1 < right.first
+
+
+def _outcome(header: str) -> list | str | None:
+    try:
+        return parse_range_header(header, SIZE, 16)
+    except Unsatisfiable:
+        return "unsatisfiable"
+
+
+@given(spec=specs)
+def test_one_range_is_read_as_a_list_holding_only_it_is(spec):
+    # The trailing comma adds an empty list element, which is ignored, and takes the general path.
+    assert _outcome(f"bytes={spec}") == _outcome(f"bytes={spec},")
