@@ -54,7 +54,10 @@ def ensure_descriptors(max_connections: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m app serve",
+        description="Serve the video service with uvicorn, within the head, time and connection limits of the "
+                    "VIDEO_* settings (what make run starts).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     args = parser.parse_args(argv)
