@@ -20,6 +20,7 @@ import pytest
 from obstore.exceptions import PermissionDeniedError
 
 from app.main import create_app
+from app.storage.s3 import PART_BYTES, S3VideoStore
 from app.uploads.s3_sessions import CLAIM_STALE_SECONDS
 from app.core.settings import Settings
 from tests.helpers import TUS, WAIT, create, patch
@@ -167,3 +168,15 @@ async def test_an_append_whose_claim_was_taken_over_never_reopens_the_finished_u
     slow.release()
     assert (await asyncio.wait_for(stalled, WAIT)).status_code == 409
     assert (await second.head(url, headers=TUS)).headers.get("video-url") == video_url
+
+
+async def test_a_large_file_written_at_the_staged_path_goes_up_in_parts(seaweed, prefix, tmp_path):
+    # As the faststart remuxer writes it: through its own descriptor, not StagedFile.write.
+    settings = Settings.from_env({**seaweed.env(BUCKET, prefix), "VIDEO_STAGING_DIR": str(tmp_path)})
+    store = S3VideoStore(settings.storage_url, settings.s3, settings.staging_path, settings.chunk_bytes, 0)
+    async with store.staged() as staged:
+        staged.path.write_bytes(secrets.token_bytes(PART_BYTES + 1024))
+        name = await store.publish(staged, "remuxed.mp4")
+    meta = obstore.head(seaweed.client(BUCKET), f"{prefix}/{name}")
+    assert meta["size"] == PART_BYTES + 1024
+    assert meta["e_tag"].strip('"').endswith("-2")  # S3's mark of a multipart upload of two parts

@@ -158,10 +158,15 @@ class StagedFile:
         self._fd = fd
         self.size = os.fstat(fd).st_size
 
+    def measure(self) -> int:
+        """The size on disk, whoever wrote the bytes (a remuxer writes at :attr:`path`, not through :meth:`write`)."""
+        self.size = os.fstat(self._fd).st_size
+        return self.size
+
     def sync(self) -> None:
         """Flush the bytes to disk, whoever wrote them (``fsync`` is of the file), and take their size."""
         os.fsync(self._fd)
-        self.size = os.fstat(self._fd).st_size
+        self.measure()
 
     def discard(self) -> None:
         """Remove the staged bytes unless they were published, then let go of the lock; safe to call twice.

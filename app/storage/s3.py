@@ -145,7 +145,7 @@ class S3VideoStore:
         final = name if mode is Publish.REPLACE else await self._reserve_free_name(name, mode)
         try:
             await obstore.put_async(
-                self.client, self.key(final), staged.path, use_multipart=staged.size > PART_BYTES,
+                self.client, self.key(final), staged.path, use_multipart=staged.measure() > PART_BYTES,
                 chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY,
                 attributes={"Content-Type": content_type_for(final),
                             "Content-Disposition": content_disposition(final)},
