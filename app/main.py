@@ -27,6 +27,7 @@ from app.api.streams import StreamShortcut, add_stream_routes
 from app.api.urls import AllowedHosts
 from app.core.errors import UnknownHost
 from app.core.settings import Settings
+from app.library.videos import scan_forever
 from app.services import Services
 from app.uploads.sessions import sweep_forever
 from app.web import pages
@@ -81,19 +82,24 @@ async def healthz() -> dict[str, str]:
 
 
 def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Start-up notes, and background work for as long as the app serves (sweeping expired uploads)."""
+    """Start-up notes and the catalog brought up to date, and background work for as long as the app serves
+    (sweeping expired uploads, scanning the store for changes made by hand)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not services.settings.api_token:
             log.warning("VIDEO_API_TOKEN is not set: anyone who can reach this server may upload and delete videos")
+        await services.library.ready()
         interval = min(60.0, services.settings.upload_expiry_seconds / 4)
-        sweeper = asyncio.create_task(sweep_forever(services.uploads, interval))
+        background = [asyncio.create_task(sweep_forever(services.uploads, interval)),
+                      asyncio.create_task(scan_forever(services.library, services.settings.catalog_scan_seconds))]
         try:
             yield
         finally:
-            sweeper.cancel()
+            for task in background:
+                task.cancel()
             services.media.close()
+            await services.library.close()
 
     return lifespan
 

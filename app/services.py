@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from app.catalog.catalog import Catalog
+from app.catalog.database import make_engine
 from app.core.settings import Settings
 from app.library.videos import Library
 from app.media.workers import MediaWorkers
@@ -33,7 +35,8 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         media = MediaWorkers(settings.media_workers, settings.media_timeout_seconds)
         store, uploads = _s3_parts(settings) if settings.uses_s3 else _local_parts(settings)
-        return cls(settings, store, Library(store, media), uploads, media,
+        library = Library(store, media, Catalog(make_engine(settings.catalog_url)))
+        return cls(settings, store, library, uploads, media,
                    IngestPipeline(store, media, settings.accept_any_file))
 
 

@@ -21,6 +21,8 @@ import httpx
 from tusclient.client import TusClient
 from tusclient.uploader import Uploader
 
+from app.core.settings import CATALOG_DIR
+
 MiB = 1024 * 1024
 WAIT = 10  # seconds: a test that waits longer than this has failed
 TUS = {"tus-resumable": "1.0.0"}
@@ -30,8 +32,10 @@ CHUNK = {**TUS, "content-type": "application/offset+octet-stream"}
 # --- the store ------------------------------------------------------------------------------------
 
 def store_snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under a store, hidden ones included, with its bytes."""
-    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+    """Every file under a store, hidden ones included, with its bytes; the catalog's database aside
+    (it mirrors the store, and a server that opens it writes to it)."""
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*"))
+            if path.is_file() and path.relative_to(root).parts[0] != CATALOG_DIR}
 
 
 def put_file(store: Path, name: str, data: bytes) -> Path:

@@ -17,11 +17,12 @@ APP = Path(__file__).resolve().parent.parent / "app"
 LAYERS = [
     {"app.core", "app.file_stream"},
     {"app.storage", "app.media"},
+    {"app.catalog"},
     {"app.library", "app.uploads", "app.delivery"},
     {"app.services"},
     {"app.api"},
     {"app.web"},
-    {"app.main", "app.cli", "app.server"},
+    {"app.main", "app.cli", "app.server", "app.admin"},
     {"app.__main__"},
 ]
 """Lowest first. A module imports from lower layers and from inside its own package, never upward or sideways."""

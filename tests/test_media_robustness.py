@@ -10,6 +10,9 @@ import av
 import httpx
 import pytest
 
+from app.catalog.catalog import Catalog
+from app.catalog.database import make_engine
+from app.core.settings import Settings
 from app.media import probe as media_probe
 from app.library.videos import Library
 from app.media.info import Description
@@ -53,6 +56,11 @@ def test_a_video_that_cannot_be_described_is_still_listed_with_a_note(client, st
     assert videos["broken.mp4"]["playback_note"] == "its metadata could not be read"
 
 
+def catalog_of(store_dir: Path) -> Catalog:
+    """The catalog a service over ``store_dir`` would keep."""
+    return Catalog(make_engine(Settings(storage_dir=store_dir).catalog_url))
+
+
 class StoppingWorkers:
     """Media workers that die on every file, as when FFmpeg crashes on one."""
 
@@ -62,7 +70,7 @@ class StoppingWorkers:
 
 def test_a_worker_that_dies_on_a_video_is_its_problem_until_probed_again(store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "crashes.mp4")
-    library = Library(LocalStore(store_dir, 65536, 0), StoppingWorkers())
+    library = Library(LocalStore(store_dir, 65536, 0), StoppingWorkers(), catalog_of(store_dir))
     record = asyncio.run(library.describe("crashes.mp4"))
     assert record.problem == "the file could not be read (the media worker stopped)"
     assert not (store_dir / ".library" / "crashes.mp4.json").exists()
@@ -189,7 +197,7 @@ class SlowJsonStore(LocalStore):
 async def probe_two_versions_at_once(store_dir: Path, tmp_path: Path) -> bytes:
     """The old version's probe finishes while the new one's JSON is being written; the poster served after."""
     store, workers = SlowJsonStore(store_dir), HeldWorkers()
-    library = Library(store, workers)
+    library = Library(store, workers, catalog_of(store_dir))
     make_video(store_dir / "clip.mp4", seconds=0.5)
     older = asyncio.ensure_future(library.describe("clip.mp4"))
     await workers.hold.entered.wait()
@@ -217,7 +225,7 @@ def test_two_versions_probed_at_once_never_leave_the_old_poster_beside_the_new_m
 async def describe_and_give_up(store_dir: Path) -> Path:
     """A request that asks for a video's metadata and goes away while it is being probed."""
     workers = HeldWorkers()
-    library = Library(LocalStore(store_dir, 65536, 0), workers)
+    library = Library(LocalStore(store_dir, 65536, 0), workers, catalog_of(store_dir))
     request = asyncio.ensure_future(library.describe("clip.mp4"))
     await workers.hold.entered.wait()
     request.cancel()

@@ -77,13 +77,15 @@ def test_progress_grows_as_the_bytes_go_up_and_shows_100_once_the_server_has_the
     assert (store_dir / large_mp4.name).read_bytes() == large_mp4.read_bytes()
 
 
-def test_library_lists_videos_newest_first_with_their_details(page, server, store_dir, sample_mp4, sample_webm):
+def test_library_lists_videos_newest_first_with_their_details(page, start_server, store_dir, sample_mp4,
+                                                               sample_webm):
     added = {"city.webm": (sample_webm, "2022-05-06 07:08"), "aunt.mp4": (sample_mp4, "2021-03-04 05:06"),
              "beach.mp4": (sample_mp4, "2023-07-08 09:10")}  # neither by name nor as copied
     for name, (source, when) in added.items():
         shutil.copyfile(source, store_dir / name)
         moment = datetime.strptime(when, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc).timestamp()
         os.utime(store_dir / name, (moment, moment))
+    server = start_server()  # its start-up scan catalogues the videos copied in
     page.goto(server.url + "/")
     assert page.locator(".card").evaluate_all("cards => cards.map((card) => card.dataset.name)") == [
         "beach.mp4", "city.webm", "aunt.mp4"]
@@ -92,9 +94,10 @@ def test_library_lists_videos_newest_first_with_their_details(page, server, stor
         assert "0:02" in details and "320×240" in details and when in details, details
 
 
-def test_a_card_link_is_announced_once_by_the_video_name_with_a_decorative_poster(page, server, store_dir,
+def test_a_card_link_is_announced_once_by_the_video_name_with_a_decorative_poster(page, start_server, store_dir,
                                                                                   sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "beach.mp4")
+    server = start_server()
     page.goto(server.url + "/")
     link = page.locator('.card[data-name="beach.mp4"] a')
     expect(link).to_have_accessible_name("beach.mp4")
@@ -445,9 +448,8 @@ def origins():
 @pytest.fixture
 def shared_server(start_server, store_dir, sample_mp4, origins):
     """A server with a video that lets only the first of ``origins`` use it from its pages."""
-    server = start_server(VIDEO_CORS_ORIGINS=origins[0].url, VIDEO_API_TOKEN="letmein")
     shutil.copyfile(sample_mp4, store_dir / "shared.mp4")
-    return server
+    return start_server(VIDEO_CORS_ORIGINS=origins[0].url, VIDEO_API_TOKEN="letmein")
 
 
 @pytest.fixture
@@ -505,8 +507,9 @@ document.addEventListener("securitypolicyviolation", event => window.policyViola
 """
 
 
-def test_the_pages_keep_to_their_content_security_policy(page, server, store_dir, sample_mp4):
+def test_the_pages_keep_to_their_content_security_policy(page, start_server, store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "clip.mp4")
+    server = start_server()
     page.add_init_script(RECORD_POLICY_VIOLATIONS)
     refused = []
     page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text

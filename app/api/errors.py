@@ -48,6 +48,7 @@ _PRECONDITION = Answer(412, "precondition failed: the video changed or already e
 
 ANSWERS: dict[type[errors.ServiceError], Answer] = {
     errors.InvalidName: Answer(400, "invalid video name: {}"),
+    errors.InvalidCursor: Answer(400, "not a cursor of this library: ask again from the first page"),
     errors.NotFound: Answer(404, "no video with this name", page=("Video not found", "There is no video with this name.")),
     errors.PreconditionFailed: _PRECONDITION,
     errors.AlreadyExists: _PRECONDITION,

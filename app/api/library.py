@@ -13,7 +13,7 @@ from app.api.models import VideoInfo, VideoPage, video_info
 from app.api.urls import video_url
 from app.api.errors import documented
 from app.api.streams import streaming_openapi, streaming_responses
-from app.core.errors import (InvalidName, MalformedUpload, NotAVideo, NotFound, PreconditionFailed, StorageFull,
+from app.core.errors import (InvalidCursor, InvalidName, MalformedUpload, NotAVideo, NotFound, PreconditionFailed, StorageFull,
                              UnsupportedUpload, UploadTooLarge, WriteNotAllowed)
 from app.core.names import check_stored_name
 from app.delivery import serve
@@ -42,6 +42,9 @@ _UPLOAD_FORM = {
         },
     }
 }
+
+MAX_OFFSET = 10**9
+"""Far past any library, and within the database's integers."""
 
 # One lock per written name, so a precondition check and the write it guards happen
 # as one in this process; kept for the life of the process (a small object per name).
@@ -78,24 +81,29 @@ async def upload_video(request: Request, services: Services = Depends(get_servic
     return JSONResponse(info.model_dump(), status_code=201, headers={"location": info.video_url})
 
 
-@router.get("/video", response_model=VideoPage)
+@router.get("/video", response_model=VideoPage, responses=documented(InvalidCursor))
 async def list_videos(
     request: Request,
     response: Response,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    cursor: str | None = Query(None, pattern="^[A-Za-z0-9_-]+$",
+                               description="next_cursor of the previous page; leave out for the first"),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET,
+                        description="rows to skip, for clients that page by offset; ignored with cursor"),
     services: Services = Depends(get_services),
 ) -> VideoPage:
-    """The library, newest first, a page at a time."""
+    """The library, newest first, a page at a time: follow ``next_cursor`` (each page costs the same at any depth)."""
     response.headers["cache-control"] = DESCRIPTION_CACHING
-    records, total = await services.library.page(limit, offset)
+    page = await services.library.page(limit, cursor, offset)
     following = offset + limit
+    by_offset = cursor is None
     return VideoPage(
-        videos=[video_info(record, request, services.settings) for record in records],
-        total=total,
-        offset=offset,
+        videos=[video_info(record, request, services.settings) for record in page.records],
+        total=page.total,
+        offset=offset if by_offset else None,
         limit=limit,
-        next_offset=following if following < total else None,
+        next_offset=following if by_offset and following < page.total else None,
+        next_cursor=page.next_cursor,
     )
 
 
@@ -154,7 +162,7 @@ async def delete_video(name: str, request: Request, services: Services = Depends
     async with _write_locks[name]:
         if not await _check_write_preconditions(request, services, check_stored_name(name)):
             raise NotFound(name)
-        await services.store.delete(name)
+        await services.library.delete(name)
     return Response(status_code=204)
 
 

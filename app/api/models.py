@@ -36,13 +36,18 @@ class VideoInfo(BaseModel):
 
 
 class VideoPage(BaseModel):
-    """A page of the library, newest first."""
+    """A page of the library, newest first.
+
+    ``next_cursor`` asks for the next page (null on the last). ``offset`` and
+    ``next_offset`` answer a page asked by offset, and are null for one asked by cursor.
+    """
 
     videos: list[VideoInfo]
     total: int
-    offset: int
+    offset: int | None
     limit: int
     next_offset: int | None
+    next_cursor: str | None
 
 
 def poster_url(request: Request, settings: Settings, name: str) -> str:

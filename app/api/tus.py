@@ -256,7 +256,9 @@ async def _complete(services: Services, session: Session) -> Session:
     except Exception:
         await services.uploads.remove(session.id)
         raise
-    return await services.uploads.finish(session, name)
+    finished = await services.uploads.finish(session, name)
+    await services.library.added(name)
+    return finished
 
 
 async def _receive_first(request: Request, services: Services, session: Session) -> Session:

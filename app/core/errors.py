@@ -9,6 +9,7 @@ Anything that is not a ``ServiceError`` is a fault of the server (a 500).
     ServiceError
     ├── InvalidName               a name no stored video may have
     ├── NotFound                  no stored video (or poster) has this name
+    ├── InvalidCursor             a listing cursor this server did not hand out
     ├── PreconditionFailed        If-Match / If-None-Match refused a write
     │   └── AlreadyExists         a create-only publish found the name taken
     ├── WriteNotAllowed           a write without the right API token
@@ -44,6 +45,10 @@ class InvalidName(ServiceError, ValueError):
 
 class NotFound(ServiceError, LookupError):
     """No stored video (or poster) has this name."""
+
+
+class InvalidCursor(ServiceError, ValueError):
+    """A listing's ``cursor`` is not one this server handed out (or it was altered)."""
 
 
 class PreconditionFailed(ServiceError):

@@ -28,7 +28,7 @@ LOCAL_DELIVERIES: tuple[Delivery, ...] = ("proxy", "x-accel")
 S3_DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect")
 _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "media_timeout_seconds",
                  "upload_expiry_seconds", "max_upload_metadata_bytes", "max_header_count", "max_connections",
-                 "head_timeout_seconds", "keep_alive_seconds")
+                 "head_timeout_seconds", "keep_alive_seconds", "catalog_scan_seconds")
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
 
@@ -43,6 +43,12 @@ that holds videos, yet holds thousands of state files and posters, and is far
 more than the 4 MiB an upload may write between two checks of the free space.
 0 turns the reserve off: then only a full disk refuses an upload.
 """
+
+
+CATALOG_DIR = ".catalog"
+"""The hidden folder the default SQLite catalog lives in."""
+CATALOG_DRIVERS = ("sqlite+aiosqlite://",)
+"""The database URLs the catalog can open (the async drivers that are installed)."""
 
 
 class SettingsError(ValueError):
@@ -99,6 +105,8 @@ class Settings:
     keep_alive_seconds: int = 5
     max_connections: int = 512
     access_log: bool = False
+    database_url: str = ""
+    catalog_scan_seconds: int = 300
 
     def __post_init__(self) -> None:
         """Refuse values that would make the service misbehave later rather than now."""
@@ -116,6 +124,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}X_ACCEL_LOCATION must be a path starting with /")
         if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"{PREFIX}PUBLIC_BASE_URL must start with http:// or https://")
+        if self.database_url and not self.database_url.startswith(CATALOG_DRIVERS):
+            raise SettingsError(f"{PREFIX}DATABASE_URL must start with one of {', '.join(CATALOG_DRIVERS)}")
         if self.max_head_bytes < self.max_upload_metadata_bytes + _HEAD_ROOM_BYTES:
             raise SettingsError(f"{PREFIX}MAX_HEAD_BYTES must leave room for {PREFIX}MAX_UPLOAD_METADATA_BYTES "
                                 f"and {_HEAD_ROOM_BYTES} bytes of other headers")
@@ -133,6 +143,19 @@ class Settings:
     def staging_path(self) -> Path:
         """Where uploads to an object store wait on local disk while they are checked."""
         return Path(self.staging_dir) if self.staging_dir else Path(tempfile.gettempdir()) / "video-service-staging"
+
+    @property
+    def catalog_url(self) -> str:
+        """The catalog's database: ``VIDEO_DATABASE_URL``, else a SQLite file beside the store's own data.
+
+        For a local store, in its hidden ``.catalog/`` folder (copying the store copies it, though a scan
+        would rebuild it anyway); for S3, in the staging folder: the instance's local disk, rebuilt from
+        the bucket if lost.
+        """
+        if self.database_url:
+            return self.database_url
+        folder = self.staging_path if self.uses_s3 else self.local_store_dir
+        return f"sqlite+aiosqlite:///{(folder / CATALOG_DIR / 'catalog.db').absolute()}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

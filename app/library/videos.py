@@ -1,4 +1,4 @@
-"""The video library: what each stored video holds, its poster, and listings.
+"""The video library: what each stored video holds, its poster, and listings from the catalog.
 
 Metadata and posters are derived data, kept as sidecars of the store and keyed
 by the ETag of the version they were computed from. A replaced video (new
@@ -6,6 +6,12 @@ ETag) is probed again on first need, a video copied in by hand gets them on
 first need, and a deleted one takes its sidecars along; so nothing stale is
 ever served. The probing runs in the media worker processes, a few at a
 time, so that streams on the event loop never wait for it.
+
+The catalog (``app.catalog``) mirrors the store so that a page of the library
+is one indexed query: every version described here is recorded in it, every
+delete through the library removes it, and scans (at start-up and every
+``VIDEO_CATALOG_SCAN_SECONDS``) add files copied in by hand and drop files
+deleted by hand. A row a scan added is described on its first listing.
 """
 
 from __future__ import annotations
@@ -13,14 +19,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
+from app.catalog.catalog import Catalog, Version
+from app.catalog.tables import VideoRow
 from app.core.errors import NotAVideo, NotFound, StorageFull
 from app.core.media_types import content_type_for
 from app.media.info import MediaInfo, browser_playback
 from app.media.workers import MediaWorkers
-from app.storage.base import Entry, Store, StoredFile
+from app.storage.base import Store, StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,15 @@ class VideoRecord:
     browser_playable: bool
     playback_note: str | None
     has_poster: bool
+
+
+@dataclass(frozen=True)
+class LibraryPage:
+    """One page of the library, how many videos it holds in all, and the cursor of the next page."""
+
+    records: list[VideoRecord]
+    total: int
+    next_cursor: str | None
 
 
 PROBE_VERSION = 2
@@ -69,31 +87,101 @@ class _Derived:
 
 
 class Library:
-    """Metadata, posters and listings over a store."""
+    """Metadata, posters and listings over a store, with the catalog that mirrors it."""
 
-    def __init__(self, store: Store, media: MediaWorkers) -> None:
+    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog) -> None:
         self._store = store
         self._media = media
+        self._catalog = catalog
+        self._ready = False
         self._pending: dict[tuple[str, str], asyncio.Future[_Derived]] = {}
         # Held while a version's poster and JSON are written, so that two versions of a
         # name probed at once cannot leave one's JSON beside the other's poster.
         self._sidecar_writes = asyncio.Lock()
 
-    async def describe(self, name: str) -> VideoRecord:
-        """The record of the version stored under ``name`` now (NotFound if none)."""
-        source = await self._store.open(name)
-        derived = await self._derived(name, source)
-        return _record(name, source.size, _timestamp(source.last_modified), derived)
+    async def ready(self) -> None:
+        """Migrate the catalog and bring it in step with the store, once.
 
-    async def page(self, limit: int, offset: int) -> tuple[list[VideoRecord], int]:
-        """A page of the library, newest first, and how many videos there are in all.
-
-        Each entry is described on its own, so one that fails cannot take the page down.
+        The app's lifespan does it at start-up; an app driven without its
+        lifespan (in-process, through an ASGI transport) has it done by its first request.
+        A store that cannot be listed yet (a bucket still being created) does not stop the
+        service: what is written through it is catalogued at once, and the periodic scan
+        catches up with the rest.
         """
-        entries = await self._store.entries()
-        wanted = entries[offset : offset + limit]
-        records = await asyncio.gather(*(self._listed(entry) for entry in wanted))
-        return [record for record in records if record is not None], len(entries)
+        if self._ready:
+            return
+        await self._catalog.migrate()
+        self._ready = True
+        try:
+            await self.scan()
+        except Exception:
+            log.exception("could not scan the store at start-up; the periodic scan will try again")
+
+    async def scan(self) -> None:
+        """Make the catalog follow the store: files copied in by hand appear, files deleted by hand go."""
+        listed_at = time.time()
+        await self._catalog.mirror(await self._store.entries(), listed_at)
+
+    async def reindex(self) -> None:
+        """Rebuild the catalog from the store alone."""
+        await self._catalog.migrate()
+        await self._catalog.clear()
+        await self.scan()
+
+    async def describe(self, name: str) -> VideoRecord:
+        """The record of the version stored under ``name`` now (NotFound if none), recorded in the catalog.
+
+        Asks the store, not the catalog: a file copied in by hand since the last scan is found and catalogued,
+        one deleted by hand is dropped from the catalog.
+        """
+        await self.ready()
+        try:
+            source = await self._store.open(name)
+        except NotFound:
+            await self._catalog.remove(name)
+            raise
+        size, modified = source.size, source.last_modified
+        derived = await self._derived(name, source)
+        await self._catalogue(Version(name, size, modified, derived.source_etag,
+                                      asdict(derived.media) if derived.media else None,
+                                      derived.problem, derived.has_poster))
+        return _record(name, size, _timestamp(modified), derived)
+
+    async def _catalogue(self, version: Version) -> None:
+        """Record a described version; with no room for it the description stands, and a later one records it."""
+        try:
+            await self._catalog.record(version)
+        except StorageFull:
+            log.warning("no room to record %r in the catalog", version.name)
+
+    async def page(self, limit: int, cursor: str | None = None, offset: int = 0) -> LibraryPage:
+        """A page of the library from the catalog, newest first: after ``cursor``, or ``offset`` rows in.
+
+        Rows whose version is not described yet are described now, each on its own, so one that fails
+        cannot take the page down.
+        """
+        await self.ready()
+        found = await self._catalog.page(limit, cursor, offset)
+        records = await asyncio.gather(*(self._listed(row) for row in found.videos))
+        return LibraryPage([record for record in records if record is not None], await self._catalog.count(),
+                           found.next_cursor)
+
+    async def delete(self, name: str) -> None:
+        """Remove a video and its sidecars from the store, and it from the catalog."""
+        await self.ready()
+        try:
+            await self._store.delete(name)
+        except NotFound:
+            await self._catalog.remove(name)
+            raise
+        await self._catalog.remove(name)
+
+    async def added(self, name: str) -> None:
+        """Catalog a video just stored under ``name`` (by an upload that does not describe it itself)."""
+        try:
+            await self.describe(name)
+        except NotFound:  # deleted again at once: nothing to catalog
+            pass
 
     async def poster(self, name: str) -> StoredFile:
         """The poster JPEG of the current version, opened for streaming."""
@@ -101,21 +189,29 @@ class Library:
             raise NotFound(name)
         return await self._store.open_sidecar(name, "jpg")
 
-    async def _listed(self, entry: Entry) -> VideoRecord | None:
-        """The entry's record; None if it was deleted since the listing.
+    async def close(self) -> None:
+        await self._catalog.close()
 
-        One that cannot be described (say its sidecar is unreadable) is still
-        listed, with what the listing knows and a note: it is stored and can be
-        downloaded, and a user looking for it would rather see it than not.
+    async def _listed(self, row: VideoRow) -> VideoRecord | None:
+        """The row's record; None if its file was deleted since it was catalogued.
+
+        A described row answers from the catalog alone. One that cannot be
+        described (say its sidecar is unreadable) is still listed, with what
+        the catalog knows and a note: it is stored and can be downloaded, and
+        a user looking for it would rather see it than not.
         """
+        if row.etag is not None:
+            media = MediaInfo(**row.media) if row.media else None
+            return _record(row.name, row.size, _timestamp(row.modified),
+                           _Derived(row.etag, media, row.problem, row.has_poster))
         try:
-            return await self.describe(entry.name)
+            return await self.describe(row.name)
         except NotFound:
             return None
         except Exception:
-            log.exception("could not describe %r for the library listing", entry.name)
+            log.exception("could not describe %r for the library listing", row.name)
             unknown = _Derived("", None, "its metadata could not be read", False)
-            return _record(entry.name, entry.size, _timestamp(entry.modified), unknown)
+            return _record(row.name, row.size, _timestamp(row.modified), unknown)
 
     async def _cached(self, name: str, etag: str) -> _Derived | None:
         data = await self._store.read_sidecar(name, "json")
@@ -191,3 +287,13 @@ def _record(name: str, size: int, uploaded: str, derived: _Derived) -> VideoReco
         playback_note=note,
         has_poster=derived.has_poster,
     )
+
+
+async def scan_forever(library: Library, interval: float) -> None:
+    """Scan the store every ``interval`` seconds for files copied in or deleted by hand, until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await library.scan()
+        except Exception:
+            log.exception("the catalog scan failed; trying again in %s s", interval)

@@ -132,7 +132,10 @@ class LocalStore:
         return LocalFile(fd, info, key, self.chunk_bytes)
 
     async def entries(self) -> list[Entry]:
-        """Every stored video, newest first (ties by name)."""
+        """Every stored video, newest first (ties by name); listed in a thread, as a big folder takes a while."""
+        return await asyncio.to_thread(self._entries)
+
+    def _entries(self) -> list[Entry]:
         found = []
         with os.scandir(self.root) as listing:
             for item in listing:

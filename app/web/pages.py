@@ -82,10 +82,10 @@ def error_page(request: Request, status_code: int, title: str, message: str) -> 
 
 @router.get("/", response_class=HTMLResponse)
 async def library_page(request: Request, page: int = Query(1, ge=1), services: Services = Depends(get_services)):
-    records, total = await services.library.page(PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    videos = [video_info(record, request, services.settings) for record in records]
-    return render(request, "index.html", videos=videos, total=total, page=page,
-                  has_next=page * PAGE_SIZE < total, max_upload_bytes=services.settings.max_upload_bytes)
+    listing = await services.library.page(PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    videos = [video_info(record, request, services.settings) for record in listing.records]
+    return render(request, "index.html", videos=videos, total=listing.total, page=page,
+                  has_next=page * PAGE_SIZE < listing.total, max_upload_bytes=services.settings.max_upload_bytes)
 
 
 async def _info(request: Request, services: Services, name: str) -> VideoInfo | None:

@@ -1,0 +1,212 @@
+"""What the catalog answers and how it follows the store: pages by keyset, versions as described, scans.
+
+Every write is one statement that checks what it relies on in the database
+itself (an upsert by name, a scan's changes only to rows no request wrote
+since the scan listed the store), so no transaction reads and then writes:
+on SQLite such a transaction can fail when another writer commits between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.catalog.database import migrate
+from app.catalog.tables import VideoRow
+from app.core.errors import InvalidCursor, StorageFull
+from app.storage.base import Entry
+
+_BATCH = 500  # rows per statement of a scan: well under SQLite's limit of bound parameters
+
+
+@dataclass(frozen=True)
+class Version:
+    """One described version of a stored video, as the library hands it to the catalog."""
+
+    name: str
+    size: int
+    modified: float
+    etag: str
+    media: dict[str, Any] | None
+    problem: str | None
+    has_poster: bool
+
+
+@dataclass(frozen=True)
+class CatalogPage:
+    """Rows of one page, and the cursor of the next page (None on the last)."""
+
+    videos: list[VideoRow]
+    next_cursor: str | None
+
+
+def title_for(name: str) -> str:
+    """A video's title until someone gives it one: its file name without the extension."""
+    return name.rpartition(".")[0] or name
+
+
+def encode_cursor(row: VideoRow) -> str:
+    """An opaque cursor that resumes the library's order right after ``row``."""
+    return base64.urlsafe_b64encode(json.dumps([row.modified, row.name]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The (modified, name) a cursor resumes after; InvalidCursor for anything this server did not hand out."""
+    try:
+        modified, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidCursor() from None
+    if not isinstance(modified, (int, float)) or isinstance(modified, bool) or not isinstance(name, str):
+        raise InvalidCursor()
+    return float(modified), name
+
+
+def page_statement(limit: int, cursor: str | None = None, offset: int = 0) -> Select[tuple[VideoRow]]:
+    """The one query of a page: newest first, ties by name, one row more than asked to know if more follow.
+
+    A cursor page starts with a range search on ``ix_videos_newest``
+    (``modified <= m``), so it costs what the page holds at any depth; an
+    offset page (kept for older clients) walks the index past ``offset`` rows.
+    """
+    query = select(VideoRow).order_by(VideoRow.modified.desc(), VideoRow.name).limit(limit + 1)
+    if cursor is None:
+        return query.offset(offset)
+    modified, name = decode_cursor(cursor)
+    return query.where(VideoRow.modified <= modified,
+                       or_(VideoRow.modified < modified, VideoRow.name > name))
+
+
+def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start:start + _BATCH]
+
+
+class Catalog:
+    """The videos table behind an async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        dialects = {"sqlite": sqlite, "postgresql": postgresql}
+        self._insert = dialects[engine.dialect.name].insert
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision, off the event loop (Alembic blocks)."""
+        await asyncio.to_thread(migrate, self.engine.url.render_as_string(hide_password=False))
+
+    async def page(self, limit: int, cursor: str | None = None, offset: int = 0) -> CatalogPage:
+        async with self._sessions() as session:
+            rows = list((await session.scalars(page_statement(limit, cursor, offset))).all())
+        more = len(rows) > limit
+        return CatalogPage(rows[:limit], encode_cursor(rows[limit - 1]) if more else None)
+
+    async def count(self) -> int:
+        async with self._sessions() as session:
+            return await session.scalar(select(func.count()).select_from(VideoRow)) or 0
+
+    async def get(self, name: str) -> VideoRow | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(VideoRow).where(VideoRow.name == name))
+
+    async def record(self, version: Version) -> None:
+        """Make ``version`` what the catalog holds for its name, adding the video if it is new."""
+        known = await self.get(version.name)
+        if known is not None and _describes(known, version):
+            return
+        now = time.time()
+        described = {"size": version.size, "modified": version.modified, "etag": version.etag,
+                     "media": version.media, "problem": version.problem, "has_poster": version.has_poster,
+                     "updated": now}
+        statement = self._insert(VideoRow).values({**_new_row(version.name, now), **described})
+        await self._execute(statement.on_conflict_do_update(index_elements=[VideoRow.name], set_=described))
+
+    async def remove(self, name: str) -> None:
+        await self._execute(delete(VideoRow).where(VideoRow.name == name))
+
+    async def clear(self) -> None:
+        await self._execute(delete(VideoRow))
+
+    async def mirror(self, entries: Iterable[Entry], listed_at: float) -> None:
+        """Follow a listing of the store taken at ``listed_at``: add new files, drop gone ones, note changed ones.
+
+        Rows a request wrote after ``listed_at`` are left alone: the listing may predate that upload or delete.
+        A changed file keeps its row (and id) but loses its description until it is described again.
+        """
+        async with self._sessions() as session:
+            known = {row.name: _listed_as(row.size, row.modified) for row in (await session.execute(
+                select(VideoRow.name, VideoRow.size, VideoRow.modified))).all()}
+        listed = {entry.name: entry for entry in entries}
+        now = time.time()
+        await self._drop([name for name in known if name not in listed], listed_at)
+        await self._add([entry for name, entry in listed.items() if name not in known], now)
+        await self._forget_descriptions([entry for name, entry in listed.items()
+                                         if name in known and known[name] != _listed_as(entry.size, entry.modified)],
+                                        listed_at, now)
+
+    async def _drop(self, names: list[str], listed_at: float) -> None:
+        for batch in _batches(names):
+            await self._execute(delete(VideoRow).where(VideoRow.name.in_(batch), VideoRow.updated < listed_at))
+
+    async def _add(self, entries: list[Entry], now: float) -> None:
+        for batch in _batches(entries):
+            rows = [{**_new_row(entry.name, now), "size": entry.size, "modified": entry.modified, "etag": None,
+                     "media": None, "problem": None, "has_poster": False, "updated": now} for entry in batch]
+            await self._execute(self._insert(VideoRow).values(rows).on_conflict_do_nothing(
+                index_elements=[VideoRow.name]))
+
+    async def _forget_descriptions(self, entries: list[Entry], listed_at: float, now: float) -> None:
+        table = VideoRow.__table__
+        statement = (update(table)
+                     .where(and_(table.c.name == bindparam("key"), table.c.updated < listed_at))
+                     .values(size=bindparam("new_size"), modified=bindparam("new_modified"), etag=None,
+                             media=None, problem=None, has_poster=False, updated=now))
+        for batch in _batches(entries):
+            async with self.engine.begin() as connection:
+                await connection.execute(statement, [{"key": entry.name, "new_size": entry.size,
+                                                      "new_modified": entry.modified} for entry in batch])
+
+    async def _execute(self, statement: Any) -> None:
+        """Run one write in its own transaction; StorageFull when the database's disk has no room for it."""
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(statement)
+        except OperationalError as exc:
+            if "disk is full" in str(exc.orig):
+                raise StorageFull() from exc
+            raise
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _listed_as(size: int, modified: float) -> tuple[int, int]:
+    """What tells a scan that a file changed: its size and the whole second it was modified in.
+
+    Not finer: an S3 listing says milliseconds where opening the object (a HEAD) says whole seconds,
+    and a version the catalog learnt by opening it must not look changed to every scan. A change
+    within the same second and size is still caught when the video is next described.
+    """
+    return size, int(modified)
+
+
+def _describes(row: VideoRow, version: Version) -> bool:
+    return (row.etag, row.size, row.modified, row.media, row.problem, row.has_poster) == (
+        version.etag, version.size, version.modified, version.media, version.problem, version.has_poster)
+
+
+def _new_row(name: str, now: float) -> dict[str, Any]:
+    """The columns a video gets once, when the catalog first learns of it."""
+    return {"id": secrets.token_urlsafe(8), "name": name, "title": title_for(name), "description": "",
+            "status": "ready", "created": now}

@@ -1,0 +1,58 @@
+"""The catalog's database: the async engine for ``VIDEO_DATABASE_URL``, and bringing its schema up to date.
+
+SQLite (aiosqlite) is the embedded default. Its connections are not pooled:
+opening one is a file open, and a pooled connection belongs to the event loop
+that opened it, while an app may be driven from several (in-process tests).
+The journal stays SQLite's default (a rollback journal, made only by a write):
+in WAL mode every unpooled connection would make the WAL and its index anew,
+and a reader would fail where the disk is full. A busy timeout lets writers,
+and two processes sharing one file (two instances over one store), take turns.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_BUSY_TIMEOUT_MS = 10_000
+# Migrations of one process run one at a time: two first requests of an app started without
+# its lifespan must not both create the schema.
+_migrating = threading.Lock()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """The async engine of the catalog at ``url``."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: object) -> None:
+    cursor = connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def migrate(url: str) -> None:
+    """Bring the database at ``url`` to the newest revision, creating a SQLite file's folder first.
+
+    Blocking (Alembic runs its own event loop): call it in a thread.
+    """
+    database = make_url(url)
+    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
+        Path(database.database).parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = url
+    with _migrating:
+        command.upgrade(config, "head")

@@ -1,0 +1,212 @@
+"""The catalog: a SQLite database that mirrors the store, so that a page of the library costs what it holds.
+
+On real SQLite files: in-process, through ``python -m app migrate`` and
+``reindex``, and against real server processes for the scans.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from app.catalog.catalog import Catalog, page_statement
+from app.catalog.database import make_engine
+from app.core.settings import Settings, SettingsError
+from app.storage.base import Entry
+from tests.helpers import create, patch, put, put_file, upload, wait_for
+from tests.servers import REPO
+
+DEEP_LIBRARY = 20_000
+
+
+def catalog_file(store: Path) -> Path:
+    return store / ".catalog" / "catalog.db"
+
+
+def listed(client) -> list[str]:
+    return [video["name"] for video in client.get("/video", params={"limit": 500}).json()["videos"]]
+
+
+def admin(command: str, store: Path) -> subprocess.CompletedProcess:
+    """``python -m app COMMAND`` over the local store ``store``."""
+    return subprocess.run([sys.executable, "-m", "app", command], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "VIDEO_STORAGE_DIR": str(store)}, timeout=60, check=True)
+
+
+def catalogued(store: Path) -> list[str]:
+    with sqlite3.connect(catalog_file(store)) as database:
+        return sorted(name for (name,) in database.execute("SELECT name FROM videos"))
+
+
+# --- the schema -----------------------------------------------------------------------------------
+
+def test_migrate_creates_the_schema_in_an_empty_database(store_dir):
+    admin("migrate", store_dir)
+    with sqlite3.connect(catalog_file(store_dir)) as database:
+        tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        indexes = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        (revision,) = database.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert {"videos", "alembic_version"} <= tables
+    assert "ix_videos_newest" in indexes
+    assert revision == "0001"
+
+
+def test_the_default_catalog_of_a_local_store_is_in_its_hidden_folder(store_dir):
+    url = Settings(storage_dir=store_dir).catalog_url
+    assert url == f"sqlite+aiosqlite:///{catalog_file(store_dir).absolute()}"
+
+
+def test_the_default_catalog_of_an_s3_store_is_in_its_staging_folder(tmp_path):
+    settings = Settings(storage_url="s3://videos/library", staging_dir=str(tmp_path))
+    assert settings.catalog_url == f"sqlite+aiosqlite:///{tmp_path / '.catalog' / 'catalog.db'}"
+
+
+def test_a_database_url_without_an_installed_async_driver_is_refused(store_dir):
+    with pytest.raises(SettingsError, match="VIDEO_DATABASE_URL"):
+        Settings.from_env({"VIDEO_DATABASE_URL": "postgresql://localhost/videos"})
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+def test_cursor_pages_walk_every_video_once_in_library_order(client, store_dir):
+    # Seven files, two pairs sharing a modification time: the order is newest first, ties by name.
+    times = {"a.mp4": 5, "b.mp4": 7, "c.mp4": 7, "d.mp4": 1, "e.mp4": 3, "f.mp4": 3, "g.mp4": 9}
+    for name, seconds in times.items():
+        os.utime(put_file(store_dir, name, name.encode()), (1_700_000_000 + seconds,) * 2)
+    expected = sorted(times, key=lambda name: (-times[name], name))
+    walked, cursor, pages = [], None, 0
+    while True:
+        page = client.get("/video", params={"limit": 3, **({"cursor": cursor} if cursor else {})}).json()
+        walked += [video["name"] for video in page["videos"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == expected
+    assert pages == 3
+
+
+def test_a_cursor_page_answers_no_offset(client, store_dir):
+    for name in ("a.mp4", "b.mp4"):
+        put_file(store_dir, name, b"x")
+    cursor = client.get("/video", params={"limit": 1}).json()["next_cursor"]
+    page = client.get("/video", params={"limit": 1, "cursor": cursor}).json()
+    assert (page["offset"], page["next_offset"], page["next_cursor"], page["total"]) == (None, None, None, 2)
+
+
+def test_a_cursor_this_server_did_not_hand_out_is_400(client):
+    answer = client.get("/video", params={"cursor": "not-a-cursor"})
+    assert answer.status_code == 400
+    assert "cursor" in answer.json()["detail"]
+
+
+@pytest.mark.anyio
+async def test_a_deep_cursor_page_of_a_large_catalog_is_a_search_of_the_index(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}"
+    catalog = Catalog(make_engine(url))
+    await catalog.migrate()
+    await catalog.mirror([Entry(f"v{index:05}.mp4", 1, 1_700_000_000.0 + index // 3)
+                          for index in range(DEEP_LIBRARY)], listed_at=0)
+    deep = (await catalog.page(20, offset=15_000)).next_cursor
+    following = await catalog.page(20, deep)
+    offset_page = await catalog.page(20, offset=15_020)
+    await catalog.close()
+    assert [row.name for row in following.videos] == [row.name for row in offset_page.videos]
+    sql = str(page_statement(20, deep).compile(dialect=sqlite_dialect.dialect(),
+                                               compile_kwargs={"literal_binds": True}))
+    with sqlite3.connect(tmp_path / "catalog.db") as database:
+        plan = " | ".join(row[-1] for row in database.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "SEARCH videos USING INDEX ix_videos_newest (modified<?)" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+# --- following the store --------------------------------------------------------------------------
+
+def test_a_file_copied_in_by_hand_before_start_up_is_listed(start_server, store_dir):
+    put_file(store_dir, "by-hand.mp4", b"copied in by hand")
+    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="3600")
+    assert "by-hand.mp4" in catalogued(store_dir)  # the start-up scan, before the first request
+    with httpx.Client(base_url=server.url) as http:
+        assert listed(http) == ["by-hand.mp4"]
+
+
+def test_a_file_copied_in_by_hand_appears_at_the_next_scan(start_server, store_dir):
+    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="1")
+    with httpx.Client(base_url=server.url) as http:
+        assert listed(http) == []
+        put_file(store_dir, "later.mp4", b"copied in by hand")
+        assert wait_for(lambda: listed(http) == ["later.mp4"])
+
+
+def test_a_file_deleted_by_hand_leaves_the_listing_at_the_next_scan(start_server, store_dir, sample_mp4):
+    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="1")
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        name = upload(http, sample_mp4).json()["name"]
+        assert listed(http) == [name]
+        (store_dir / name).unlink()
+        assert wait_for(lambda: listed(http) == [])
+
+
+def test_a_file_copied_in_by_hand_is_found_by_name_before_any_scan(client, store_dir):
+    assert listed(client) == []  # the catalog is up and has scanned the empty store
+    put_file(store_dir, "by-name.mp4", b"copied in by hand")
+    assert client.get("/video/by-name.mp4").status_code == 200
+    assert listed(client) == ["by-name.mp4"]
+
+
+def test_a_file_deleted_by_hand_is_dropped_when_asked_for_by_name(client, store_dir):
+    put_file(store_dir, "gone.mp4", b"copied in by hand")
+    assert listed(client) == ["gone.mp4"]
+    (store_dir / "gone.mp4").unlink()
+    assert client.get("/video/gone.mp4").status_code == 404
+    assert listed(client) == []
+
+
+def test_reindex_restores_an_emptied_catalog(store_dir):
+    for name in ("one.mp4", "two.webm"):
+        put_file(store_dir, name, name.encode())
+    admin("migrate", store_dir)
+    with sqlite3.connect(catalog_file(store_dir)) as database:
+        database.execute("DELETE FROM videos")
+    assert catalogued(store_dir) == []
+    admin("reindex", store_dir)
+    assert catalogued(store_dir) == ["one.mp4", "two.webm"]
+
+
+# --- writes through the API -----------------------------------------------------------------------
+
+def test_an_upload_is_listed_at_once(client, sample_mp4):
+    assert listed(client) == []
+    name = upload(client, sample_mp4).json()["name"]
+    assert listed(client) == [name]
+
+
+def test_a_resumable_upload_is_listed_at_once(client, sample_mp4):
+    assert listed(client) == []
+    data = sample_mp4.read_bytes()
+    url = create(client, len(data), filename="resumed.mp4")
+    assert patch(client, url, 0, data).status_code == 204
+    assert listed(client) == ["resumed.mp4"]
+
+
+def test_a_put_replacement_is_listed_at_once(client, sample_mp4, sample_webm):
+    assert listed(client) == []
+    put(client, "clip.mp4", sample_mp4)
+    assert [video["size"] for video in client.get("/video").json()["videos"]] == [sample_mp4.stat().st_size]
+    put(client, "clip.mp4", sample_webm)
+    assert [video["size"] for video in client.get("/video").json()["videos"]] == [sample_webm.stat().st_size]
+
+
+def test_a_delete_is_unlisted_at_once(client, sample_mp4):
+    name = upload(client, sample_mp4).json()["name"]
+    assert listed(client) == [name]
+    assert client.delete(f"/video/{name}").status_code == 204
+    assert listed(client) == []
+
