@@ -7,10 +7,6 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-STATUSES = ("processing", "ready", "failed")
-"""What a video's media work may be doing; ``ready`` until media work becomes jobs."""
-
-
 class Base(DeclarativeBase):
     pass
 
@@ -22,8 +18,9 @@ class VideoRow(Base):
     order the library. ``etag`` is the version that ``media``, ``problem``
     and ``has_poster`` describe; None until that version has been described
     (a file copied in by hand, or changed by hand, as a scan found it).
-    ``updated`` (seconds since the epoch) lets a scan leave alone what a
-    request wrote after the scan listed the store.
+    ``status`` is ``ready`` until media work becomes jobs (then also
+    ``processing`` and ``failed``). ``updated`` (seconds since the epoch)
+    lets a scan leave alone what a request wrote after the scan listed the store.
     """
 
     __tablename__ = "videos"
