@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.auth import require_writer
-from app.api.models import VideoInfo, VideoPage, video_info
+from app.api.models import VideoEdit, VideoInfo, VideoPage, video_info
 from app.api.urls import video_url
 from app.api.errors import documented
 from app.api.streams import streaming_openapi, streaming_responses
@@ -153,6 +153,19 @@ async def put_video(name: str, request: Request, services: Services = Depends(ge
     status = 200 if existed else 201
     headers = {} if existed else {"location": video_url(request, services.settings, name)}
     return JSONResponse(info.model_dump(), status_code=status, headers=headers)
+
+
+@router.patch("/video/{name}", response_model=VideoInfo, dependencies=[Depends(require_writer)],
+              responses=documented(InvalidName, WriteNotAllowed, NotFound, PreconditionFailed, StorageFull))
+async def edit_video(name: str, edit: VideoEdit, request: Request, response: Response,
+                     services: Services = Depends(get_services)) -> VideoInfo:
+    """Change a video's title and/or description; ``If-Match`` with its ETag edits only that version."""
+    response.headers["cache-control"] = DESCRIPTION_CACHING
+    async with _write_locks[name]:
+        if not await _check_write_preconditions(request, services, check_stored_name(name)):
+            raise NotFound(name)
+        record = await services.library.edit(name, edit.changes())
+    return video_info(record, request, services.settings)
 
 
 @router.delete("/video/{name}", status_code=204, dependencies=[Depends(require_writer)],

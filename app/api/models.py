@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from urllib.parse import quote
 
-from pydantic import BaseModel
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 
 from app.api.urls import base_url, video_url
@@ -14,9 +17,16 @@ from app.library.videos import VideoRecord
 
 
 class VideoInfo(BaseModel):
-    """One stored video: where to fetch it and what it holds (media fields null when unknown)."""
+    """One stored video: where to fetch it and what it holds (media fields null when unknown).
 
+    ``id`` stays the same for the life of the video, across replacements of its bytes (empty only while
+    the catalog has no room to record a new video); ``title`` and ``description`` are plain text.
+    """
+
+    id: str
     name: str
+    title: str
+    description: str
     size: int
     content_type: str
     video_url: str
@@ -33,6 +43,56 @@ class VideoInfo(BaseModel):
     audio_codec: str | None = None
     bitrate: int | None = None
     created: str | None = None
+
+
+MAX_TITLE_CHARACTERS = 200
+"""A title is a line to show on a card and in a page's title, not a text: longer ones are refused, not cut.
+
+A constant, not a setting: it is part of the API's documented contract, the same on every server."""
+MAX_DESCRIPTION_CHARACTERS = 5000
+"""Room for a few paragraphs of plain text, and a bound on what one request can store in the catalog."""
+
+_TITLE_PATTERN = rf"^\s*\S([\s\S]{{0,{MAX_TITLE_CHARACTERS - 2}}}\S)?\s*$"
+# 1 to MAX_TITLE_CHARACTERS characters once the white space around them is trimmed: said as a pattern
+# (checked with Python's re, whose \s is what str.strip trims) so that the document says it too.
+Title = Annotated[str, Field(pattern=_TITLE_PATTERN, description=(
+    f"1 to {MAX_TITLE_CHARACTERS} characters once the white space around them is trimmed (it is)")),
+    AfterValidator(str.strip)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARACTERS)]
+
+
+def _edit_schema(schema: dict[str, Any]) -> None:
+    """At least one field, and no ``default: null`` beside ``type: string``: a field left out is not null."""
+    schema["minProperties"] = 1
+    for field_schema in schema["properties"].values():
+        field_schema.pop("default", None)
+
+
+class VideoEdit(BaseModel):
+    """A change to a video's title and/or description (at least one of them; a field left out stays as it is)."""
+
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re", json_schema_extra=_edit_schema)
+
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+
+    @field_validator("title", "description", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        """null is not a title: leave the field out to keep what the video has."""
+        if value is None:
+            raise ValueError("give a text, or leave the field out")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> VideoEdit:
+        if not self.model_fields_set:
+            raise ValueError("give a title, a description or both")
+        return self
+
+    def changes(self) -> dict[str, str]:
+        """The columns this edit sets."""
+        return self.model_dump(include=self.model_fields_set)
 
 
 class VideoPage(BaseModel):
@@ -57,7 +117,10 @@ def poster_url(request: Request, settings: Settings, name: str) -> str:
 def video_info(record: VideoRecord, request: Request, settings: Settings) -> VideoInfo:
     return VideoInfo(
         **(asdict(record.media) if record.media else {}),
+        id=record.identity.id,
         name=record.name,
+        title=record.identity.title,
+        description=record.identity.description,
         size=record.size,
         content_type=record.content_type,
         video_url=video_url(request, settings, record.name),

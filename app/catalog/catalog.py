@@ -14,11 +14,11 @@ import binascii
 import json
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -42,6 +42,19 @@ class Version:
     media: dict[str, Any] | None
     problem: str | None
     has_poster: bool
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What people know a video by: its stable id, and the title and description they gave it.
+
+    Written once when the catalog learns of a video and then only by an edit: a new version of
+    the bytes (an upload, a scan that finds the file changed) describes the video again but keeps these.
+    """
+
+    id: str
+    title: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -120,17 +133,38 @@ class Catalog:
         async with self._sessions() as session:
             return await session.scalar(select(VideoRow).where(VideoRow.name == name))
 
-    async def record(self, version: Version) -> None:
-        """Make ``version`` what the catalog holds for its name, adding the video if it is new."""
+    async def identity(self, name: str) -> Identity | None:
+        """The identity of the video catalogued under ``name``, None if none is."""
+        known = await self.get(name)
+        return None if known is None else identity_of(known)
+
+    async def record(self, version: Version) -> Identity:
+        """Make ``version`` what the catalog holds for its name, adding the video if it is new; its identity.
+
+        The upsert sets only the described columns, so an existing video keeps its id, title and description.
+        """
         known = await self.get(version.name)
         if known is not None and _describes(known, version):
-            return
+            return identity_of(known)
         now = time.time()
         described = {"size": version.size, "modified": version.modified, "etag": version.etag,
                      "media": version.media, "problem": version.problem, "has_poster": version.has_poster,
                      "updated": now}
         statement = self._insert(VideoRow).values({**_new_row(version.name, now), **described})
-        await self._execute(statement.on_conflict_do_update(index_elements=[VideoRow.name], set_=described))
+        returned = await self._execute(statement.on_conflict_do_update(
+            index_elements=[VideoRow.name], set_=described).returning(*_IDENTITY))
+        return Identity(*returned)  # an upsert always returns its row
+
+    async def edit(self, name: str, changes: Mapping[str, str]) -> Identity | None:
+        """Set the title and/or description (``changes``) of the video under ``name``; None if none is catalogued.
+
+        One UPDATE that answers the row it changed. ``updated`` is set like any request's write,
+        so a scan that listed the store before the edit leaves the row alone.
+        """
+        statement = (update(VideoRow).where(VideoRow.name == name)
+                     .values(**changes, updated=time.time()).returning(*_IDENTITY))
+        returned = await self._execute(statement)
+        return None if returned is None else Identity(*returned)
 
     async def remove(self, name: str) -> None:
         await self._execute(delete(VideoRow).where(VideoRow.name == name))
@@ -177,11 +211,15 @@ class Catalog:
                 await connection.execute(statement, [{"key": entry.name, "new_size": entry.size,
                                                       "new_modified": entry.modified} for entry in batch])
 
-    async def _execute(self, statement: Any) -> None:
-        """Run one write in its own transaction; StorageFull when the database's disk has no room for it."""
+    async def _execute(self, statement: Any) -> Row[Any] | None:
+        """Run one write in its own transaction, and give the first row it returns (if it returns any).
+
+        StorageFull when the database's disk has no room for it.
+        """
         try:
             async with self.engine.begin() as connection:
-                await connection.execute(statement)
+                result = await connection.execute(statement)
+                return result.first() if result.returns_rows else None
         except OperationalError as exc:
             if "disk is full" in str(exc.orig):
                 raise StorageFull() from exc
@@ -199,6 +237,14 @@ def _listed_as(size: int, modified: float) -> tuple[int, int]:
     within the same second and size is still caught when the video is next described.
     """
     return size, int(modified)
+
+
+_IDENTITY = (VideoRow.id, VideoRow.title, VideoRow.description)
+"""The columns of an Identity, as a write returns them."""
+
+
+def identity_of(row: VideoRow) -> Identity:
+    return Identity(row.id, row.title, row.description)
 
 
 def _describes(row: VideoRow, version: Version) -> bool:

@@ -20,10 +20,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
-from app.catalog.catalog import Catalog, Version
+from app.catalog.catalog import Catalog, Identity, Version, identity_of, title_for
 from app.catalog.tables import VideoRow
 from app.core.errors import NotAVideo, NotFound, StorageFull
 from app.core.media_types import content_type_for
@@ -39,6 +40,7 @@ class VideoRecord:
     """Everything the library knows about one stored version of a video."""
 
     name: str
+    identity: Identity
     size: int
     content_type: str
     uploaded: str
@@ -142,17 +144,35 @@ class Library:
             raise
         size, modified = source.size, source.last_modified
         derived = await self._derived(name, source)
-        await self._catalogue(Version(name, size, modified, derived.source_etag,
-                                      asdict(derived.media) if derived.media else None,
-                                      derived.problem, derived.has_poster))
-        return _record(name, size, _timestamp(modified), derived)
+        identity = await self._catalogue(Version(name, size, modified, derived.source_etag,
+                                                 asdict(derived.media) if derived.media else None,
+                                                 derived.problem, derived.has_poster))
+        return _record(name, identity, size, _timestamp(modified), derived)
 
-    async def _catalogue(self, version: Version) -> None:
-        """Record a described version; with no room for it the description stands, and a later one records it."""
+    async def edit(self, name: str, changes: Mapping[str, str]) -> VideoRecord:
+        """Give the video under ``name`` a new title and/or description (``changes``); its record as edited.
+
+        The video is described first, so that a file copied in by hand can be edited before any scan,
+        and one deleted by hand is NotFound.
+        """
+        record = await self.describe(name)
+        identity = await self._catalog.edit(name, changes)
+        if identity is None:  # deleted between the two
+            raise NotFound(name)
+        return replace(record, identity=identity)
+
+    async def _catalogue(self, version: Version) -> Identity:
+        """Record a described version and give the video's identity.
+
+        With no room to record it, the description stands (a later one records it) and the video keeps the
+        identity the catalog holds; one it does not hold yet has none, which the empty id says.
+        """
         try:
-            await self._catalog.record(version)
+            return await self._catalog.record(version)
         except StorageFull:
             log.warning("no room to record %r in the catalog", version.name)
+            known = await self._catalog.identity(version.name)
+            return known or Identity("", title_for(version.name), "")
 
     async def page(self, limit: int, cursor: str | None = None, offset: int = 0) -> LibraryPage:
         """A page of the library from the catalog, newest first: after ``cursor``, or ``offset`` rows in.
@@ -202,7 +222,7 @@ class Library:
         """
         if row.etag is not None:
             media = MediaInfo(**row.media) if row.media else None
-            return _record(row.name, row.size, _timestamp(row.modified),
+            return _record(row.name, identity_of(row), row.size, _timestamp(row.modified),
                            _Derived(row.etag, media, row.problem, row.has_poster))
         try:
             return await self.describe(row.name)
@@ -211,7 +231,7 @@ class Library:
         except Exception:
             log.exception("could not describe %r for the library listing", row.name)
             unknown = _Derived("", None, "its metadata could not be read", False)
-            return _record(row.name, row.size, _timestamp(row.modified), unknown)
+            return _record(row.name, identity_of(row), row.size, _timestamp(row.modified), unknown)
 
     async def _cached(self, name: str, etag: str) -> _Derived | None:
         data = await self._store.read_sidecar(name, "json")
@@ -274,10 +294,11 @@ def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
 
 
-def _record(name: str, size: int, uploaded: str, derived: _Derived) -> VideoRecord:
+def _record(name: str, identity: Identity, size: int, uploaded: str, derived: _Derived) -> VideoRecord:
     playable, note = browser_playback(derived.media) if derived.media else (False, derived.problem)
     return VideoRecord(
         name=name,
+        identity=identity,
         size=size,
         content_type=content_type_for(name),
         uploaded=uploaded,
