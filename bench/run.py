@@ -43,9 +43,6 @@ QUICK = Profile(full_bytes=32 * MIB, big_bytes=128 * MIB, rounds=1, duration_s=2
 WORST_CASE_METRICS = {"idle_cpu_s", "peak_rss_mib", "rss_growth_mib", "rss_after_mib"}
 # "No CPU once clients leave", allowing for the event loop's own timers: 2.5% of a core over 2 s.
 IDLE_CPU_LIMIT_S = 0.05
-# What the service is told besides the README's defaults: where the files are, that random bytes
-# (no video) may be uploaded, and the token for writes.
-SERVICE_SETTINGS = ("VIDEO_STORAGE_DIR", "VIDEO_ACCEPT_ANY_FILE", "VIDEO_API_TOKEN")
 # Lets the previous measurement's connections wind down before the next one starts.
 SETTLE_S = 0.5
 WRITE_CHUNK_BYTES = 8 * MIB
@@ -296,13 +293,20 @@ def render(table_rows: list[dict], header: list[str], found: list[str], memory: 
     return "\n".join(lines)
 
 
-def header(profile: Profile, quick: bool, nginx: str, load_before: tuple[float, float, float]) -> list[str]:
+def service_settings(data_dir: Path, token: str) -> dict[str, str]:
+    """What the service is told besides the README's defaults: where the files are, that random bytes
+    (no video) may be uploaded, and the token for writes."""
+    return {"VIDEO_STORAGE_DIR": str(data_dir), "VIDEO_ACCEPT_ANY_FILE": "true", "VIDEO_API_TOKEN": token}
+
+
+def header(profile: Profile, quick: bool, nginx: str, load_before: tuple[float, float, float],
+           settings: list[str]) -> list[str]:
     """What was compared on what machine: without it a table from a noisy 2-core box reads as absolute truth."""
     load_now = os.getloadavg()
     return [
-        f"service: python {' '.join(SERVE[1:])} as make run starts it (uvicorn {uvicorn.__version__}, httptools, "
+        f"service: python {' '.join(SERVE)} as make run starts it (uvicorn {uvicorn.__version__}, httptools, "
         f"python {platform.python_version()}), one process for the whole run, README defaults but "
-        f"{', '.join(SERVICE_SETTINGS)}; reference: {nginx}, 1 process, sendfile on, access log off",
+        f"{', '.join(settings)}; reference: {nginx}, 1 process, sendfile on, access log off",
         f"machine: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), servers not pinned; "
         f"wrk -t{WRK_THREADS} on the same machine; load average {load_before[0]:.2f} before, {load_now[0]:.2f} after",
         f"rounds: {profile.rounds}, {profile.duration_s:g} s per wrk run; files {_size(profile.full_bytes)} and "
@@ -341,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
             warm_page_cache(path)
 
         token = secrets.token_hex(16)
-        service = ServerProcess({"VIDEO_STORAGE_DIR": str(data_dir), "VIDEO_ACCEPT_ANY_FILE": "true",
-                                 "VIDEO_API_TOKEN": token})
+        settings = service_settings(data_dir, token)
+        service = ServerProcess(settings)
         stack.callback(service.stop)
         nginx = NginxProcess(NGINX_TEMPLATE, workdir, root=data_dir.resolve())
         stack.callback(nginx.stop)
@@ -363,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         samples = run_rounds(bench, plan, processes)
         found = problems(samples, nginx.errors())
 
-    head = header(profile, args.quick, nginx_version(), load_before)
+    head = header(profile, args.quick, nginx_version(), load_before, list(settings))
     table_rows = rows([check for check in checks(profile) if check.scenario in samples], samples)
     print(render(table_rows, head, found, memory_lines(samples)))
     if args.json:
