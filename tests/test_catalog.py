@@ -54,8 +54,8 @@ def test_migrate_creates_the_schema_in_an_empty_database(store_dir):
         indexes = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         (revision,) = database.execute("SELECT version_num FROM alembic_version").fetchone()
     assert {"videos", "alembic_version"} <= tables
-    assert "ix_videos_newest" in indexes
-    assert revision == "0001"
+    assert {"ix_videos_newest", "ix_videos_title", "ix_videos_largest"} <= indexes
+    assert revision == "0002"
 
 
 def test_the_default_catalog_of_a_local_store_is_in_its_hidden_folder(store_dir):
@@ -93,6 +93,44 @@ def test_cursor_pages_walk_every_video_once_in_library_order(client, store_dir):
     assert pages == 3
 
 
+def walk(client, **params) -> list[str]:
+    """The names of every page of GET /video with ``params``, following next_cursor to the end."""
+    walked, cursor = [], None
+    while True:
+        page = client.get("/video", params={**params, **({"cursor": cursor} if cursor else {})}).json()
+        walked += [video["name"] for video in page["videos"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return walked
+
+
+def test_title_pages_walk_every_video_once_from_a_to_z(client, store_dir):
+    for name in ("c.mp4", "a.mp4", "b.mp4", "d.mp4", "e.mp4"):
+        put_file(store_dir, name, b"x")
+    assert client.patch("/video/d.mp4", json={"title": "Aardvark"}).status_code == 200
+    assert walk(client, sort="title", limit=2) == ["d.mp4", "a.mp4", "b.mp4", "c.mp4", "e.mp4"]
+
+
+def test_size_pages_walk_every_video_once_largest_first_ties_by_name(client, store_dir):
+    sizes = {"a.mp4": 3, "b.mp4": 9, "c.mp4": 3, "d.mp4": 1, "e.mp4": 9}
+    for name, size in sizes.items():
+        put_file(store_dir, name, b"x" * size)
+    assert walk(client, sort="size", limit=2) == ["b.mp4", "e.mp4", "a.mp4", "c.mp4", "d.mp4"]
+
+
+def test_a_cursor_of_one_order_is_400_in_another(client, store_dir):
+    for name in ("a.mp4", "b.mp4"):
+        put_file(store_dir, name, b"x")
+    cursor = client.get("/video", params={"limit": 1, "sort": "title"}).json()["next_cursor"]
+    answer = client.get("/video", params={"limit": 1, "cursor": cursor, "sort": "size"})
+    assert answer.status_code == 400
+    assert "cursor" in answer.json()["detail"]
+
+
+def test_an_order_the_catalog_does_not_offer_is_422(client):
+    assert client.get("/video", params={"sort": "name; DROP TABLE videos"}).status_code == 422
+
+
 def test_a_cursor_page_answers_no_offset(client, store_dir):
     for name in ("a.mp4", "b.mp4"):
         put_file(store_dir, name, b"x")
@@ -108,22 +146,25 @@ def test_a_cursor_this_server_did_not_hand_out_is_400(client):
 
 
 @pytest.mark.anyio
-async def test_a_deep_cursor_page_of_a_large_catalog_is_a_search_of_the_index(tmp_path):
+@pytest.mark.parametrize(("sort", "searched"), [("newest", "ix_videos_newest (modified<?)"),
+                                                ("title", "ix_videos_title (title>?)"),
+                                                ("size", "ix_videos_largest (size<?)")])
+async def test_a_deep_cursor_page_of_a_large_catalog_is_a_search_of_its_order_s_index(tmp_path, sort, searched):
     url = f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}"
     catalog = Catalog(make_engine(url))
     await catalog.migrate()
-    await catalog.mirror([Entry(f"v{index:05}.mp4", 1, 1_700_000_000.0 + index // 3)
+    await catalog.mirror([Entry(f"v{index:05}.mp4", index // 3, 1_700_000_000.0 + index // 3)
                           for index in range(DEEP_LIBRARY)], listed_at=0)
-    deep = (await catalog.page(20, offset=15_000)).next_cursor
-    following = await catalog.page(20, deep)
-    offset_page = await catalog.page(20, offset=15_020)
+    deep = (await catalog.page(20, offset=15_000, sort=sort)).next_cursor
+    following = await catalog.page(20, deep, sort=sort)
+    offset_page = await catalog.page(20, offset=15_020, sort=sort)
     await catalog.close()
     assert [row.name for row in following.videos] == [row.name for row in offset_page.videos]
-    sql = str(page_statement(20, deep).compile(dialect=sqlite_dialect.dialect(),
-                                               compile_kwargs={"literal_binds": True}))
+    sql = str(page_statement(20, deep, sort=sort).compile(dialect=sqlite_dialect.dialect(),
+                                                          compile_kwargs={"literal_binds": True}))
     with sqlite3.connect(tmp_path / "catalog.db") as database:
         plan = " | ".join(row[-1] for row in database.execute(f"EXPLAIN QUERY PLAN {sql}"))
-    assert "SEARCH videos USING INDEX ix_videos_newest (modified<?)" in plan
+    assert f"SEARCH videos USING INDEX {searched}" in plan
     assert "TEMP B-TREE" not in plan
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from app.api.auth import require_writer
 from app.api.models import VideoEdit, VideoInfo, VideoPage, video_info
 from app.api.urls import video_url
+from app.catalog.catalog import DEFAULT_SORT, SORTS
 from app.api.errors import documented
 from app.api.streams import streaming_openapi, streaming_responses
 from app.core.errors import (InvalidCursor, InvalidName, MalformedUpload, NotAVideo, NotFound, PreconditionFailed, StorageFull,
@@ -42,6 +44,8 @@ _UPLOAD_FORM = {
         },
     }
 }
+
+Sort = Literal[tuple(SORTS)]  # type: ignore[valid-type]  # the orders the catalog offers, as the schema's enum
 
 MAX_OFFSET = 10**9
 """Far past any library, and within the database's integers."""
@@ -90,11 +94,14 @@ async def list_videos(
                                description="next_cursor of the previous page; leave out for the first"),
     offset: int = Query(0, ge=0, le=MAX_OFFSET,
                         description="rows to skip, for clients that page by offset; ignored with cursor"),
+    sort: Sort = Query(DEFAULT_SORT, description="newest first, by title A to Z, or largest first; "
+                                                  "a cursor continues the order it was handed out for"),
     services: Services = Depends(get_services),
 ) -> VideoPage:
-    """The library, newest first, a page at a time: follow ``next_cursor`` (each page costs the same at any depth)."""
+    """The library a page at a time, newest first unless ``sort`` says otherwise: follow ``next_cursor``
+    (each page costs the same at any depth)."""
     response.headers["cache-control"] = DESCRIPTION_CACHING
-    page = await services.library.page(limit, cursor, offset)
+    page = await services.library.page(limit, cursor, offset, sort)
     following = offset + limit
     by_offset = cursor is None
     return VideoPage(

@@ -70,35 +70,73 @@ def title_for(name: str) -> str:
     return name.rpartition(".")[0] or name
 
 
-def encode_cursor(row: VideoRow) -> str:
-    """An opaque cursor that resumes the library's order right after ``row``."""
-    return base64.urlsafe_b64encode(json.dumps([row.modified, row.name]).encode()).decode().rstrip("=")
+@dataclass(frozen=True)
+class Sort:
+    """One order of the library: a column and its direction, ties broken by name (A to Z)."""
+
+    column: Any
+    descending: bool
+
+    def key(self, row: VideoRow) -> Any:
+        return getattr(row, self.column.key)
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    """The (modified, name) a cursor resumes after; InvalidCursor for anything this server did not hand out."""
+SORTS = {
+    "newest": Sort(VideoRow.modified, descending=True),
+    "title": Sort(VideoRow.title, descending=False),
+    "size": Sort(VideoRow.size, descending=True),
+}
+"""The orders ``GET /video?sort=`` offers: newest first (the default), by title A to Z, largest first.
+
+Each has an index of its own (``tables.py``), so a page walks it in any order, at any depth.
+"""
+DEFAULT_SORT = "newest"
+
+
+def encode_cursor(sort: str, row: VideoRow) -> str:
+    """An opaque cursor that resumes the order ``sort`` right after ``row``."""
+    payload = [sort, SORTS[sort].key(row), row.name]
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> tuple[Any, str]:
+    """The (key, name) a cursor of ``sort`` resumes after; InvalidCursor for anything this server did not
+    hand out for that order (a cursor of another order included)."""
     try:
-        modified, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        given, key, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError, binascii.Error):
         raise InvalidCursor() from None
-    if not isinstance(modified, (int, float)) or isinstance(modified, bool) or not isinstance(name, str):
+    if given != sort or not isinstance(name, str) or not _is_key_of(SORTS[sort], key):
         raise InvalidCursor()
-    return float(modified), name
+    return key, name
 
 
-def page_statement(limit: int, cursor: str | None = None, offset: int = 0) -> Select[tuple[VideoRow]]:
-    """The one query of a page: newest first, ties by name, one row more than asked to know if more follow.
+def _is_key_of(sort: Sort, key: Any) -> bool:
+    if isinstance(key, bool):
+        return False
+    python_type = sort.column.type.python_type
+    if python_type is float:
+        return isinstance(key, (int, float))
+    return isinstance(key, python_type)
 
-    A cursor page starts with a range search on ``ix_videos_newest``
-    (``modified <= m``), so it costs what the page holds at any depth; an
-    offset page (kept for older clients) walks the index past ``offset`` rows.
+
+def page_statement(limit: int, cursor: str | None = None, offset: int = 0,
+                   sort: str = DEFAULT_SORT) -> Select[tuple[VideoRow]]:
+    """The one query of a page in order ``sort``, ties by name, one row more than asked to know if more follow.
+
+    A cursor page starts with a range search on the order's index (``modified <= m`` newest first),
+    so it costs what the page holds at any depth; an offset page (kept for older clients) walks the
+    index past ``offset`` rows.
     """
-    query = select(VideoRow).order_by(VideoRow.modified.desc(), VideoRow.name).limit(limit + 1)
+    order = SORTS[sort]
+    column = order.column
+    query = select(VideoRow).order_by(column.desc() if order.descending else column, VideoRow.name).limit(limit + 1)
     if cursor is None:
         return query.offset(offset)
-    modified, name = decode_cursor(cursor)
-    return query.where(VideoRow.modified <= modified,
-                       or_(VideoRow.modified < modified, VideoRow.name > name))
+    key, name = decode_cursor(sort, cursor)
+    if order.descending:
+        return query.where(column <= key, or_(column < key, VideoRow.name > name))
+    return query.where(column >= key, or_(column > key, VideoRow.name > name))
 
 
 def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -119,11 +157,12 @@ class Catalog:
         """Bring the schema to the newest revision, off the event loop (Alembic blocks)."""
         await asyncio.to_thread(migrate, self.engine.url.render_as_string(hide_password=False))
 
-    async def page(self, limit: int, cursor: str | None = None, offset: int = 0) -> CatalogPage:
+    async def page(self, limit: int, cursor: str | None = None, offset: int = 0,
+                   sort: str = DEFAULT_SORT) -> CatalogPage:
         async with self._sessions() as session:
-            rows = list((await session.scalars(page_statement(limit, cursor, offset))).all())
+            rows = list((await session.scalars(page_statement(limit, cursor, offset, sort))).all())
         more = len(rows) > limit
-        return CatalogPage(rows[:limit], encode_cursor(rows[limit - 1]) if more else None)
+        return CatalogPage(rows[:limit], encode_cursor(sort, rows[limit - 1]) if more else None)
 
     async def count(self) -> int:
         async with self._sessions() as session:

@@ -42,3 +42,7 @@ class VideoRow(Base):
 
 NEWEST_FIRST = Index("ix_videos_newest", VideoRow.modified.desc(), VideoRow.name)
 """The library's order (newest first, ties by name): a page, at any depth, is a walk of this index."""
+BY_TITLE = Index("ix_videos_title", VideoRow.title, VideoRow.name)
+"""Pages by title, A to Z (as the database compares text: by code point)."""
+LARGEST_FIRST = Index("ix_videos_largest", VideoRow.size.desc(), VideoRow.name)
+"""Pages by size, largest first."""

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
-from app.catalog.catalog import Catalog, Identity, Version, identity_of, title_for
+from app.catalog.catalog import DEFAULT_SORT, Catalog, Identity, Version, identity_of, title_for
 from app.catalog.tables import VideoRow
 from app.core.errors import NotAVideo, NotFound, StorageFull
 from app.core.media_types import content_type_for
@@ -174,14 +174,15 @@ class Library:
             known = await self._catalog.identity(version.name)
             return known or Identity("", title_for(version.name), "")
 
-    async def page(self, limit: int, cursor: str | None = None, offset: int = 0) -> LibraryPage:
-        """A page of the library from the catalog, newest first: after ``cursor``, or ``offset`` rows in.
+    async def page(self, limit: int, cursor: str | None = None, offset: int = 0,
+                   sort: str = DEFAULT_SORT) -> LibraryPage:
+        """A page of the library from the catalog in order ``sort``: after ``cursor``, or ``offset`` rows in.
 
         Rows whose version is not described yet are described now, each on its own, so one that fails
         cannot take the page down.
         """
         await self.ready()
-        found = await self._catalog.page(limit, cursor, offset)
+        found = await self._catalog.page(limit, cursor, offset, sort)
         records = await asyncio.gather(*(self._listed(row) for row in found.videos))
         return LibraryPage([record for record in records if record is not None], await self._catalog.count(),
                            found.next_cursor)
