@@ -18,8 +18,7 @@ async def _run(command: str, services: Services) -> None:
     try:
         await (library.reindex() if command == "reindex" else library.ready())
     finally:
-        services.media.close()
-        await library.close()
+        await services.close()
 
 
 def main(command: str) -> int:

@@ -83,23 +83,28 @@ async def healthz() -> dict[str, str]:
 
 def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start-up notes and the catalog brought up to date, and background work for as long as the app serves
-    (sweeping expired uploads, scanning the store for changes made by hand)."""
+    (sweeping expired uploads, scanning the store for changes made by hand, and, unless
+    ``VIDEO_EMBEDDED_WORKERS`` is 0, running media jobs)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not services.settings.api_token:
             log.warning("VIDEO_API_TOKEN is not set: anyone who can reach this server may upload and delete videos")
         await services.library.ready()
-        interval = min(60.0, services.settings.upload_expiry_seconds / 4)
-        background = [asyncio.create_task(sweep_forever(services.uploads, interval)),
-                      asyncio.create_task(scan_forever(services.library, services.settings.catalog_scan_seconds))]
+        settings = services.settings
+        interval = min(60.0, settings.upload_expiry_seconds / 4)
+        background = [sweep_forever(services.uploads, interval),
+                      scan_forever(services.library, settings.catalog_scan_seconds)]
+        if settings.embedded_workers:
+            background.append(services.worker(settings.embedded_workers).run())
+        tasks = [asyncio.create_task(work) for work in background]
         try:
             yield
         finally:
-            for task in background:
+            for task in tasks:
                 task.cancel()
-            services.media.close()
-            await services.library.close()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.close()
 
     return lifespan
 

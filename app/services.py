@@ -13,7 +13,9 @@ from starlette.requests import Request
 from app.catalog.catalog import Catalog
 from app.catalog.database import make_engine
 from app.core.settings import Settings
-from app.library.videos import Library
+from app.jobs.queue import JobQueue, RetryPolicy
+from app.jobs.runner import JobRunner
+from app.library.videos import DESCRIBE, Library
 from app.media.workers import MediaWorkers
 from app.storage.base import Store
 from app.storage.local import LocalStore
@@ -22,22 +24,43 @@ from app.uploads.local_sessions import LocalUploadSessions
 from app.uploads.sessions import UploadSessions
 
 
+JOB_NICENESS = 10
+"""How much lower the CPU priority of the jobs' media workers is than the server's."""
+
+
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     store: Store
     library: Library
     uploads: UploadSessions
-    media: MediaWorkers
+    media: MediaWorkers  # what requests wait for (checking an upload)
+    job_media: MediaWorkers  # what jobs run in the background, niced
     ingest: IngestPipeline
+    jobs: JobQueue
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         media = MediaWorkers(settings.media_workers, settings.media_timeout_seconds)
+        job_media = MediaWorkers(settings.media_workers, settings.media_timeout_seconds, JOB_NICENESS)
         store, uploads = _s3_parts(settings) if settings.uses_s3 else _local_parts(settings)
-        library = Library(store, media, Catalog(make_engine(settings.catalog_url)))
-        return cls(settings, store, library, uploads, media,
-                   IngestPipeline(store, media, settings.accept_any_file))
+        engine = make_engine(settings.catalog_url)
+        jobs = JobQueue(engine, RetryPolicy(settings.job_attempts, settings.job_retry_seconds,
+                                            settings.job_lease_seconds))
+        library = Library(store, job_media, Catalog(engine), jobs)
+        return cls(settings, store, library, uploads, media, job_media,
+                   IngestPipeline(store, media, settings.accept_any_file), jobs)
+
+    def worker(self, concurrency: int) -> JobRunner:
+        """A worker that runs this service's jobs, ``concurrency`` at a time."""
+        return JobRunner(self.jobs, {DESCRIBE: self.library.run_describe}, concurrency,
+                         self.settings.job_poll_seconds)
+
+    async def close(self) -> None:
+        """Stop the media workers and let go of the catalog's connections."""
+        self.media.close()
+        self.job_media.close()
+        await self.library.close()
 
 
 def _local_parts(settings: Settings) -> tuple[Store, UploadSessions]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -12,9 +13,27 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.core.settings import Settings
-from tests.helpers import put_file, store_snapshot
+from tests.helpers import processed, put_file, store_snapshot
 from tests.media import make_video
 from tests.servers import ServerProcess
+
+
+class StartingClient(TestClient):
+    """A client that starts its app (runs its lifespan) on its first request and keeps it running until stopped."""
+
+    started = False
+
+    def send(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        if not self.started:
+            self.started = True
+            self.__enter__()
+        return super().send(*args, **kwargs)
+
+    def stop(self) -> None:
+        if self.started:
+            self.__exit__(None, None, None)
+        else:
+            self.close()
 
 
 @pytest.fixture
@@ -25,9 +44,11 @@ def store_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def before(store_dir: Path) -> dict[str, bytes]:
-    """What the store holds before a test's write: one file put there by hand."""
+def before(store_dir: Path, client: StartingClient) -> dict[str, bytes]:
+    """What the store holds before a test's write: one file put there by hand, described (its sidecar
+    written by the server's worker) so that no background work changes the store during the test."""
     put_file(store_dir, "existing.mp4", b"not even a video, but stored by hand")
+    processed(client, "existing.mp4")
     return store_snapshot(store_dir)
 
 
@@ -38,19 +59,21 @@ def stream_shortcut() -> bool:
 
 
 @pytest.fixture
-def make_client(store_dir: Path, stream_shortcut: bool) -> Iterator[Callable[..., TestClient]]:
-    """In-process clients for apps built with the given setting overrides."""
-    clients: list[TestClient] = []
+def make_client(store_dir: Path, stream_shortcut: bool) -> Iterator[Callable[..., StartingClient]]:
+    """In-process clients for apps built with the given setting overrides, each started as a server starts
+    (its lifespan: the catalog brought up to date, the embedded media workers running) by its first request,
+    so that a test can fill the store first, and stopped after."""
+    clients: list[StartingClient] = []
 
-    def build(**overrides: object) -> TestClient:
+    def build(**overrides: object) -> StartingClient:
         settings = Settings(storage_dir=store_dir, **overrides)
-        client = TestClient(create_app(settings, stream_shortcut=stream_shortcut), base_url="http://testserver")
+        client = StartingClient(create_app(settings, stream_shortcut=stream_shortcut), base_url="http://testserver")
         clients.append(client)
         return client
 
     yield build
     for client in clients:
-        client.close()
+        client.stop()
 
 
 @pytest.fixture

@@ -69,6 +69,18 @@ def header_fields(**headers: str) -> dict[str, str]:
     return {key.replace("_", "-"): value for key, value in headers.items()}
 
 
+def processed(client, name: str) -> dict:
+    """The description of ``name`` once its media work has ended (ready or failed).
+
+    Waits on the video's events stream, which ends when the work does (bounded by the client's timeout).
+    """
+    with client.stream("GET", f"/video/{name}/events", timeout=WAIT) as events:
+        assert events.status_code == 200
+        for _ in events.iter_lines():
+            pass
+    return client.get(f"/video/{name}").json()
+
+
 def upload(client, video: Path | bytes, filename: str | None = None, **kwargs: object) -> httpx.Response:
     """``POST /video`` with one file field, as a form sends it.
 
@@ -79,6 +91,13 @@ def upload(client, video: Path | bytes, filename: str | None = None, **kwargs: o
     else:
         part = (filename or video.name, video.read_bytes())
     return client.post("/video", files={"file": part}, **kwargs)
+
+
+def uploaded(client, video: Path | bytes, filename: str | None = None) -> dict:
+    """Upload a video and give its description once it is processed (its poster made)."""
+    response = upload(client, video, filename)
+    assert response.status_code == 201, response.text
+    return processed(client, response.json()["name"])
 
 
 def put(client, name: str, video: Path | bytes, **headers: str) -> httpx.Response:

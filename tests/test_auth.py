@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.core.settings import Settings
-from tests.helpers import store_snapshot
+from tests.helpers import processed, store_snapshot
 
 TOKEN = "s3cret-token"
 
@@ -24,7 +24,7 @@ def stored_name(guarded, sample_mp4) -> str:
     response = guarded.post("/video", files={"file": ("a.mp4", sample_mp4.read_bytes())},
                             headers={"authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 201
-    return response.json()["name"]
+    return processed(guarded, response.json()["name"])["name"]
 
 
 def writes(sample: bytes, name: str):

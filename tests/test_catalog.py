@@ -53,9 +53,9 @@ def test_migrate_creates_the_schema_in_an_empty_database(store_dir):
         tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         indexes = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         (revision,) = database.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert {"videos", "alembic_version"} <= tables
-    assert {"ix_videos_newest", "ix_videos_title", "ix_videos_largest"} <= indexes
-    assert revision == "0002"
+    assert {"videos", "jobs", "alembic_version"} <= tables
+    assert {"ix_videos_newest", "ix_videos_title", "ix_videos_largest", "ix_jobs_claim"} <= indexes
+    assert revision == "0003"
 
 
 def test_the_default_catalog_of_a_local_store_is_in_its_hidden_folder(store_dir):

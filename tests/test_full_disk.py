@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import (CHUNK, MiB, TUS, connect, create, metadata, patch, put, put_file, refused,
+from tests.helpers import (CHUNK, MiB, TUS, connect, create, metadata, patch, processed, put, put_file, refused,
                            send_until_answered, store_snapshot, upload, wait_for)
 
 DISK_BYTES = 8 * MiB
@@ -124,15 +124,25 @@ def test_a_creation_with_upload_that_fills_the_disk_is_507_and_keeps_no_session(
     assert not any((store_dir / ".uploads").iterdir())
 
 
-def test_a_video_whose_sidecars_find_no_room_is_described_all_the_same(make_client, store_dir, disk, sample_mp4):
+def test_a_video_that_finds_no_room_to_queue_its_description_says_so(make_client, store_dir, disk, sample_mp4):
     client = make_client(min_free_bytes=0)
     assert client.get("/video").status_code == 200  # the catalog is made while there is room
     put_file(store_dir, "clip.mp4", sample_mp4.read_bytes())
     take_space(disk, leave=0)
     response = client.get("/video/clip.mp4")
     assert response.status_code == 200, response.text
-    assert response.json()["duration"] > 0
+    assert (response.json()["status"], "no room" in response.json()["status_reason"]) == ("failed", True)
     assert not any((store_dir / ".staging").iterdir())
+
+
+def test_a_video_is_described_once_there_is_room_again(make_client, store_dir, disk, sample_mp4):
+    client = make_client(min_free_bytes=0)
+    assert client.get("/video").status_code == 200
+    put_file(store_dir, "clip.mp4", sample_mp4.read_bytes())
+    filler = take_space(disk, leave=0)
+    client.get("/video/clip.mp4")
+    filler.unlink()
+    assert processed(client, "clip.mp4")["duration"] > 0
 
 
 def test_a_served_upload_that_fills_the_disk_is_answered_507_while_it_is_sent(start_server, store_dir):

@@ -18,11 +18,12 @@ LAYERS = [
     {"app.core", "app.file_stream"},
     {"app.storage", "app.media"},
     {"app.catalog"},
+    {"app.jobs"},
     {"app.library", "app.uploads", "app.delivery"},
     {"app.services"},
     {"app.api"},
     {"app.web"},
-    {"app.main", "app.cli", "app.server", "app.admin"},
+    {"app.main", "app.cli", "app.server", "app.admin", "app.worker"},
     {"app.__main__"},
 ]
 """Lowest first. A module imports from lower layers and from inside its own package, never upward or sideways."""

@@ -13,7 +13,7 @@ import av
 import pytest
 
 from app.media.probe import moov_after_mdat
-from tests.helpers import jpeg_size, put, put_file, refused, store_snapshot, upload
+from tests.helpers import jpeg_size, processed, put, put_file, refused, store_snapshot, upload, uploaded
 from tests.media import make_audio, make_video
 
 
@@ -112,14 +112,16 @@ def test_codecs_are_named_as_codecs_not_as_the_decoders_that_read_them(client, t
     assert described[0]["browser_playable"] is True
 
 
-def test_metadata_from_an_older_probe_is_probed_again(client, store_dir, sample_mp4):
-    name = upload(client, sample_mp4).json()["name"]
+def test_metadata_from_an_older_probe_is_probed_again_when_the_catalog_is_rebuilt(make_client, client, store_dir,
+                                                                                  sample_mp4, tmp_path):
+    name = uploaded(client, sample_mp4)["name"]
     sidecar = store_dir / ".library" / f"{name}.json"
     older = json.loads(sidecar.read_text())
     del older["probe_version"]
     older["media"]["video_codec"] = "a decoder's name"
     sidecar.write_text(json.dumps(older))
-    assert client.get(f"/video/{name}").json()["video_codec"] == "h264"
+    rebuilt = make_client(database_url=f"sqlite+aiosqlite:///{tmp_path / 'rebuilt.db'}")
+    assert processed(rebuilt, name)["video_codec"] == "h264"
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/video", "/video/clip.mp4"])
@@ -135,7 +137,7 @@ def test_html_renamed_to_mp4_is_refused(client, store_dir, before, tmp_path):
 
 
 def test_still_image_is_refused(client, store_dir, before, tmp_path, sample_mp4):
-    poster = client.get(f"/video/{upload(client, sample_mp4).json()['name']}/poster.jpg").content
+    poster = client.get(uploaded(client, sample_mp4)["poster_url"]).content
     before = store_snapshot(store_dir)
     image = put_file(tmp_path, "photo.mp4", poster)
     assert "image" in refused(upload(client, image), store_dir, before)
@@ -192,35 +194,36 @@ def test_hevc_is_flagged_as_unlikely_to_play_in_browsers(client, tmp_path):
 
 
 def test_metadata_is_kept_beside_the_video_in_the_store(client, store_dir, sample_mp4):
-    name = upload(client, sample_mp4).json()["name"]
+    name = uploaded(client, sample_mp4)["name"]
     sidecar = json.loads((store_dir / ".library" / f"{name}.json").read_bytes())
     assert sidecar["media"]["width"] == 320
 
 
-def test_video_copied_in_by_hand_gets_metadata_and_poster_on_first_need(client, store_dir, sample_webm):
+def test_video_copied_in_by_hand_gets_metadata_and_poster_from_a_job(client, store_dir, sample_webm):
     shutil.copyfile(sample_webm, store_dir / "by-hand.webm")
-    info = client.get("/video/by-hand.webm").json()
+    info = processed(client, "by-hand.webm")
     assert (info["width"], info["video_codec"]) == (320, "vp9")
     assert client.get(info["poster_url"]).status_code == 200
 
 
 def test_replaced_file_never_serves_stale_metadata_or_poster(client, store_dir, tmp_path):
     make_video(store_dir / "changing.mp4", seconds=0.5)
-    first = client.get("/video/changing.mp4").json()
+    first = processed(client, "changing.mp4")
     first_poster = client.get(first["poster_url"]).content
     make_video(tmp_path / "wide.mp4", seconds=0.5, width=640, height=360).replace(store_dir / "changing.mp4")
-    second = client.get("/video/changing.mp4").json()
+    assert client.get("/video/changing.mp4").json()["width"] is None  # the new version, not yet described
+    second = processed(client, "changing.mp4")
     assert (first["width"], second["width"]) == (320, 640)
     second_poster = client.get(second["poster_url"]).content
     assert second_poster != first_poster
     assert jpeg_size(second_poster) == (640, 360)
 
 
-def test_a_video_replaced_while_described_is_described_as_the_version_opened(client, store_dir, tmp_path,
+def test_a_video_replaced_while_described_is_described_as_the_version_stored(client, store_dir, tmp_path,
                                                                              monkeypatch):
-    first = make_video(store_dir / "changing.mp4", seconds=0.5)
-    first_size = first.stat().st_size
+    make_video(store_dir / "changing.mp4", seconds=0.5)
     second = make_video(tmp_path / "wide.mp4", seconds=0.5, width=640, height=360)
+    second_size = second.stat().st_size
     store = client.app.state.services.store
     open_version = store.open
 
@@ -231,8 +234,8 @@ def test_a_video_replaced_while_described_is_described_as_the_version_opened(cli
         return source
 
     monkeypatch.setattr(store, "open", open_then_replace)
-    info = client.get("/video/changing.mp4").json()
-    assert (info["size"], info["width"]) == (first_size, 320)
+    info = processed(client, "changing.mp4")
+    assert (info["size"], info["width"]) == (second_size, 640)
 
 
 def test_deleted_by_hand_file_has_no_metadata_or_poster(client, store_dir, sample_mp4):
@@ -246,7 +249,7 @@ def test_deleted_by_hand_file_has_no_metadata_or_poster(client, store_dir, sampl
 # --- posters -------------------------------------------------------------------------
 
 def test_poster_is_a_jpeg_of_the_video_size(client, sample_mp4):
-    body = upload(client, sample_mp4).json()
+    body = uploaded(client, sample_mp4)
     poster = client.get(body["poster_url"])
     assert poster.headers["content-type"] == "image/jpeg"
     assert jpeg_size(poster.content) == (320, 240)
@@ -255,12 +258,12 @@ def test_poster_is_a_jpeg_of_the_video_size(client, sample_mp4):
 def test_poster_of_a_wide_video_is_scaled_down(client, tmp_path):
     wide = make_video(tmp_path / "wide.mp4", seconds=0.3, width=1920, height=1080,
                       container_options={"movflags": "faststart"})
-    poster = client.get(upload(client, wide).json()["poster_url"]).content
+    poster = client.get(uploaded(client, wide)["poster_url"]).content
     assert jpeg_size(poster) == (1280, 720)
 
 
 def test_poster_has_validators_and_answers_304(client, sample_mp4):
-    url = upload(client, sample_mp4).json()["poster_url"]
+    url = uploaded(client, sample_mp4)["poster_url"]
     etag = client.get(url).headers["etag"]
     assert client.get(url, headers={"if-none-match": etag}).status_code == 304
     assert client.get(url, headers={"range": "bytes=0-1"}).content == b"\xff\xd8"
@@ -297,7 +300,7 @@ def test_bad_paging_parameters_are_422(client, params):
 
 
 def test_describe_has_video_and_poster_urls(client, sample_mp4):
-    name = upload(client, sample_mp4).json()["name"]
+    name = uploaded(client, sample_mp4)["name"]
     info = client.get(f"/video/{name}").json()
     assert info["video_url"] == f"http://testserver/get_video_by_name/{name}"
     assert info["poster_url"] == f"http://testserver/video/{name}/poster.jpg"

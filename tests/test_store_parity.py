@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from app.media.probe import moov_after_mdat
-from tests.helpers import MiB, TUS, WAIT, parts_of, put, upload, uploader
+from tests.helpers import MiB, TUS, WAIT, parts_of, put, upload, uploaded, uploader
 
 
 @pytest.fixture
@@ -28,12 +28,10 @@ def service(start_service):
     return start_service()
 
 
-def uploaded(server, path, filename=None) -> dict:
-    """Upload ``path`` to a running service; the body of its 201 answer."""
+def uploaded_to(server, path, filename=None) -> dict:
+    """Upload ``path`` to a running service; its description once processed (its poster made)."""
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        response = upload(client, path, filename)
-    assert response.status_code == 201, response.text
-    return response.json()
+        return uploaded(client, path, filename)
 
 
 def put_raw(server, name: str, data: bytes, **headers: str) -> httpx.Response:
@@ -77,7 +75,7 @@ def answered_first(appends: list[HeldPatch]) -> HeldPatch:
 
 def test_an_upload_streams_back_whole_and_in_ranges(service, sample_mp4):
     data = sample_mp4.read_bytes()
-    url = uploaded(service, sample_mp4)["video_url"]
+    url = uploaded_to(service, sample_mp4)["video_url"]
     assert httpx.get(url).content == data
     head = httpx.head(url)
     assert (head.headers["content-length"], head.headers["accept-ranges"]) == (str(len(data)), "bytes")
@@ -91,12 +89,12 @@ def test_an_upload_streams_back_whole_and_in_ranges(service, sample_mp4):
 
 def test_several_ranges_come_as_multipart(service, sample_mp4):
     data = sample_mp4.read_bytes()
-    response = httpx.get(uploaded(service, sample_mp4)["video_url"], headers={"range": "bytes=0-9,1000-1009"})
+    response = httpx.get(uploaded_to(service, sample_mp4)["video_url"], headers={"range": "bytes=0-9,1000-1009"})
     assert [body for _, body in parts_of(response)] == [data[0:10], data[1000:1010]]
 
 
 def test_conditional_requests_use_the_stored_versions_validators(service, sample_mp4):
-    url = uploaded(service, sample_mp4)["video_url"]
+    url = uploaded_to(service, sample_mp4)["video_url"]
     first = httpx.get(url)
     etag, modified = first.headers["etag"], first.headers["last-modified"]
     assert httpx.get(url, headers={"if-none-match": etag}).status_code == 304
@@ -107,8 +105,8 @@ def test_conditional_requests_use_the_stored_versions_validators(service, sample
 
 
 def test_a_second_upload_of_a_name_gets_a_new_name(service, sample_mp4, sample_webm):
-    first = uploaded(service, sample_webm, "same.mp4")
-    second = uploaded(service, sample_mp4, "same.mp4")
+    first = uploaded_to(service, sample_webm, "same.mp4")
+    second = uploaded_to(service, sample_mp4, "same.mp4")
     assert (first["name"], second["name"]) == ("same.mp4", "same-2.mp4")
     assert httpx.get(first["video_url"]).content == sample_webm.read_bytes()
 
@@ -123,13 +121,13 @@ def test_a_file_that_is_not_a_video_is_refused_and_nothing_is_stored(service, tm
 
 def test_an_index_at_the_end_is_moved_first(service, sample_mp4_moov_last, tmp_path):
     stored = tmp_path / "stored.mp4"
-    stored.write_bytes(httpx.get(uploaded(service, sample_mp4_moov_last)["video_url"]).content)
+    stored.write_bytes(httpx.get(uploaded_to(service, sample_mp4_moov_last)["video_url"]).content)
     assert not moov_after_mdat(stored)
 
 
 def test_the_library_lists_describes_and_shows_posters(service, sample_mp4, sample_webm):
-    uploaded(service, sample_mp4)
-    uploaded(service, sample_webm)
+    uploaded_to(service, sample_mp4)
+    uploaded_to(service, sample_webm)
     assert sorted(names(service)) == ["sample.mp4", "sample.webm"]
     info = httpx.get(f"{service.url}/video/sample.webm").json()
     assert (info["width"], info["video_codec"], info["audio_codec"]) == (320, "vp9", "opus")
@@ -148,7 +146,7 @@ def test_put_creates_replaces_and_respects_preconditions(service, sample_mp4, sa
 
 
 def test_delete_removes_the_video_and_its_poster(service, sample_mp4):
-    body = uploaded(service, sample_mp4)
+    body = uploaded_to(service, sample_mp4)
     assert httpx.delete(f"{service.url}/video/{body['name']}").status_code == 204
     assert httpx.get(body["video_url"]).status_code == 404
     assert httpx.get(body["poster_url"]).status_code == 404
@@ -191,7 +189,7 @@ def test_redirect_delivery_sends_players_to_the_object_store(seaweed, start_serv
     if "VIDEO_STORAGE_URL" not in store_env:
         pytest.skip("redirect delivery is for object stores")
     server = start_service(VIDEO_DELIVERY="redirect")
-    url = uploaded(server, sample_mp4)["video_url"]
+    url = uploaded_to(server, sample_mp4)["video_url"]
     redirect = httpx.get(url)
     assert redirect.status_code == 307
     assert redirect.headers["location"].startswith(seaweed.endpoint)
@@ -203,7 +201,7 @@ def test_instances_over_one_object_store_share_everything(start_service, sample_
     if "VIDEO_STORAGE_URL" not in store_env:
         pytest.skip("two instances share an object store")
     first, second = start_service(), start_service()
-    body = uploaded(first, sample_mp4)
+    body = uploaded_to(first, sample_mp4)
     on_second = body["video_url"].replace(first.url, second.url)
     assert httpx.get(on_second).content == sample_mp4.read_bytes()
     assert names(second) == [body["name"]]

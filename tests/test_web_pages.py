@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.core.settings import Settings
+from tests.helpers import processed
 from tests.media import make_video
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
@@ -25,6 +26,7 @@ def test_library_page_has_a_labelled_upload_area(client):
 
 def test_library_page_renders_a_card_per_video(client, store_dir, sample_mp4):
     shutil.copyfile(sample_mp4, store_dir / "card.mp4")
+    processed(client, "card.mp4")
     page = client.get("/").text
     assert 'data-name="card.mp4"' in page
     assert 'alt=""' in page  # decorative: the card's link text names the video
@@ -43,6 +45,7 @@ def test_card_fragment_of_unknown_video_is_404(client):
 
 def test_watch_page_notes_codecs_browsers_may_not_play(client, store_dir):
     make_video(store_dir / "hevc.mp4", seconds=0.3, video_codec="libx265")
+    processed(client, "hevc.mp4")
     page = client.get("/watch/hevc.mp4").text
     assert "may not play in your browser" in page
 

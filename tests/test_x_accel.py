@@ -11,6 +11,7 @@ from string import Template
 import httpx
 import pytest
 
+from tests.helpers import WAIT, processed
 from tests.servers import REPO, NginxProcess, free_port
 
 SITE_TEMPLATE = REPO / "deploy" / "nginx-x-accel.conf.template"
@@ -90,5 +91,6 @@ def test_uploads_and_posters_go_through_nginx(nginx, sample_webm):
     body = created.json()
     assert body["video_url"] == f"{nginx.url}/get_video_by_name/up.webm"
     assert httpx.get(body["video_url"]).content == sample_webm.read_bytes()
-    poster = httpx.get(body["poster_url"])
+    with httpx.Client(base_url=nginx.url, timeout=WAIT) as http:
+        poster = httpx.get(processed(http, "up.webm")["poster_url"])
     assert poster.headers["content-type"] == "image/jpeg" and poster.content[:2] == b"\xff\xd8"

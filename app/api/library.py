@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.auth import require_writer
-from app.api.models import VideoEdit, VideoInfo, VideoPage, video_info
+from app.api.models import VideoEdit, VideoInfo, VideoPage, WorkUpdate, video_info
 from app.api.urls import video_url
-from app.catalog.catalog import DEFAULT_SORT, SORTS
 from app.api.errors import documented
 from app.api.streams import streaming_openapi, streaming_responses
 from app.core.errors import (InvalidCursor, InvalidName, MalformedUpload, NotAVideo, NotFound, PreconditionFailed, StorageFull,
@@ -20,11 +20,16 @@ from app.core.errors import (InvalidCursor, InvalidName, MalformedUpload, NotAVi
 from app.core.names import check_stored_name
 from app.delivery import serve
 from app.file_stream import consulted_headers, evaluate_preconditions
+from app.jobs.queue import WorkState
+from app.library.videos import DEFAULT_SORT, SORT_NAMES
 from app.services import Services, get_services
 from app.storage.base import Publish
 from app.uploads.receive import FILE_FIELD, receive_multipart_file, receive_raw_body
 
 router = APIRouter()
+
+EVENTS_RETRY_MS = 2000
+"""How soon a browser's EventSource reconnects after a dropped events stream."""
 
 DESCRIPTION_CACHING = "private, no-cache"
 """Descriptions hold URLs built from the request's host (and trusted X-Forwarded-* headers), so no
@@ -45,7 +50,7 @@ _UPLOAD_FORM = {
     }
 }
 
-Sort = Literal[tuple(SORTS)]  # type: ignore[valid-type]  # the orders the catalog offers, as the schema's enum
+Sort = Literal[SORT_NAMES]  # type: ignore[valid-type]  # the orders the library offers, as the schema's enum
 
 MAX_OFFSET = 10**9
 """Far past any library, and within the database's integers."""
@@ -80,8 +85,8 @@ async def upload_video(request: Request, services: Services = Depends(get_servic
     """Store the multipart field ``file`` as a new video under a new, unique name."""
     async with services.store.staged() as staged:
         name = await receive_multipart_file(request, staged, services.settings.max_upload_bytes)
-        name = await services.ingest.run(staged, name, Publish.UNIQUE)
-    info = video_info(await services.library.describe(name), request, services.settings)
+        ingested = await services.ingest.run(staged, name, Publish.UNIQUE)
+    info = video_info(await services.library.added(ingested.name, ingested.media), request, services.settings)
     return JSONResponse(info.model_dump(), status_code=201, headers={"location": info.video_url})
 
 
@@ -122,6 +127,28 @@ async def describe_video(name: str, request: Request, response: Response,
     return video_info(await services.library.describe(name), request, services.settings)
 
 
+@router.get("/video/{name}/events", response_class=StreamingResponse, responses={
+    200: {"description": "Server-sent events, each ``event: status`` with the JSON of ``WorkUpdate``, until the "
+                         "status is no longer processing", "content": {"text/event-stream": {"schema": {
+                             "type": "string"}}}},
+    **documented(InvalidName, NotFound)})
+async def video_events(name: str, services: Services = Depends(get_services)) -> StreamingResponse:
+    """A video's status and progress as server-sent events: now, then at each change until it is ready or
+    has failed (then the stream ends; ``GET /video/{name}`` tells the rest)."""
+    check_stored_name(name)
+    await services.library.describe(name)
+    updates = services.library.work_updates(name, services.settings.job_poll_seconds)
+    return StreamingResponse(_events(updates), media_type="text/event-stream",
+                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+
+async def _events(updates: AsyncIterator[WorkState]) -> AsyncIterator[str]:
+    yield f"retry: {EVENTS_RETRY_MS}\n\n"
+    async for state in updates:
+        update = WorkUpdate(status=state.status, progress=state.progress, status_reason=state.reason)
+        yield f"event: status\ndata: {update.model_dump_json()}\n\n"
+
+
 async def _poster(name: str, request: Request, services: Services = Depends(get_services)) -> Response:
     source = await services.library.poster(name)
     return await serve(request, source, f"{name.rpartition('.')[0] or name}.jpg", services.settings)
@@ -155,8 +182,8 @@ async def put_video(name: str, request: Request, services: Services = Depends(ge
         await receive_raw_body(request, staged, services.settings.max_upload_bytes)
         async with _write_locks[name]:
             existed = await _check_write_preconditions(request, services, name)
-            await services.ingest.run(staged, name, mode)
-    info = video_info(await services.library.describe(name), request, services.settings)
+            ingested = await services.ingest.run(staged, name, mode)
+    info = video_info(await services.library.added(ingested.name, ingested.media), request, services.settings)
     status = 200 if existed else 201
     headers = {} if existed else {"location": video_url(request, services.settings, name)}
     return JSONResponse(info.model_dump(), status_code=status, headers=headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from urllib.parse import quote
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -16,11 +16,16 @@ from app.core.settings import Settings
 from app.library.videos import VideoRecord
 
 
+WorkStatus = Literal["processing", "ready", "failed"]
+
+
 class VideoInfo(BaseModel):
     """One stored video: where to fetch it and what it holds (media fields null when unknown).
 
     ``id`` stays the same for the life of the video, across replacements of its bytes (empty only while
     the catalog has no room to record a new video); ``title`` and ``description`` are plain text.
+    ``status`` is ``processing`` while its media work (metadata, poster) runs, with ``progress`` from
+    0 to 1 (the video streams meanwhile), then ``ready``, or ``failed`` with ``status_reason``.
     """
 
     id: str
@@ -34,6 +39,9 @@ class VideoInfo(BaseModel):
     uploaded: str
     browser_playable: bool
     playback_note: str | None
+    status: WorkStatus
+    progress: float = Field(ge=0, le=1)
+    status_reason: str | None
     container: str | None = None
     duration: float | None = None
     width: int | None = None
@@ -95,6 +103,14 @@ class VideoEdit(BaseModel):
         return self.model_dump(include=self.model_fields_set)
 
 
+class WorkUpdate(BaseModel):
+    """Where a video's media work stands, as ``GET /video/{name}/events`` tells it."""
+
+    status: WorkStatus
+    progress: float = Field(ge=0, le=1)
+    status_reason: str | None
+
+
 class VideoPage(BaseModel):
     """A page of the library, newest first.
 
@@ -128,4 +144,7 @@ def video_info(record: VideoRecord, request: Request, settings: Settings) -> Vid
         uploaded=record.uploaded,
         browser_playable=record.browser_playable,
         playback_note=record.playback_note,
+        status=record.work.status,
+        progress=record.work.progress,
+        status_reason=record.work.reason,
     )

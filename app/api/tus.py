@@ -23,7 +23,8 @@ from app.api.auth import require_writer
 from app.api.paths import app_path, under
 from app.api.urls import base_url, video_url
 from app.api.errors import documented
-from app.core.errors import (ChecksumMismatch, ExpiredUpload, InvalidName, MalformedUpload, NotAVideo, OffsetMismatch,
+from app.core.errors import (ChecksumMismatch, ExpiredUpload, InvalidName, MalformedUpload, NotAVideo, NotFound,
+                             OffsetMismatch,
                              StorageFull, UnknownUpload, UnsupportedTusVersion, UnsupportedUpload, UploadRefused,
                              UploadTooLarge, WriteNotAllowed)
 from app.core.names import name_from_filename
@@ -252,12 +253,15 @@ async def _complete(services: Services, session: Session) -> Session:
     try:
         async with services.store.staged() as staged:
             await services.uploads.take_data(session, staged)
-            name = await services.ingest.run(staged, session.name, Publish.UNIQUE)
+            ingested = await services.ingest.run(staged, session.name, Publish.UNIQUE)
     except Exception:
         await services.uploads.remove(session.id)
         raise
-    finished = await services.uploads.finish(session, name)
-    await services.library.added(name)
+    finished = await services.uploads.finish(session, ingested.name)
+    try:
+        await services.library.added(ingested.name, ingested.media)
+    except NotFound:  # deleted again at once: nothing to catalog
+        pass
     return finished
 
 

@@ -20,12 +20,11 @@ from typing import Any
 
 from sqlalchemy import Row, Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from app.catalog.database import migrate
+from app.catalog.database import migrate, write
 from app.catalog.tables import VideoRow
-from app.core.errors import InvalidCursor, StorageFull
+from app.core.errors import InvalidCursor
 from app.storage.base import Entry
 
 _BATCH = 500  # rows per statement of a scan: well under SQLite's limit of bound parameters
@@ -38,7 +37,7 @@ class Version:
     name: str
     size: int
     modified: float
-    etag: str
+    etag: str | None  # None: not described yet
     media: dict[str, Any] | None
     problem: str | None
     has_poster: bool
@@ -211,8 +210,9 @@ class Catalog:
     async def clear(self) -> None:
         await self._execute(delete(VideoRow))
 
-    async def mirror(self, entries: Iterable[Entry], listed_at: float) -> None:
-        """Follow a listing of the store taken at ``listed_at``: add new files, drop gone ones, note changed ones.
+    async def mirror(self, entries: Iterable[Entry], listed_at: float) -> list[str]:
+        """Follow a listing of the store taken at ``listed_at``: add new files, drop gone ones, note changed ones;
+        the names of the new and changed, which need describing.
 
         Rows a request wrote after ``listed_at`` are left alone: the listing may predate that upload or delete.
         A changed file keeps its row (and id) but loses its description until it is described again.
@@ -222,11 +222,13 @@ class Catalog:
                 select(VideoRow.name, VideoRow.size, VideoRow.modified))).all()}
         listed = {entry.name: entry for entry in entries}
         now = time.time()
+        added = [entry for name, entry in listed.items() if name not in known]
+        changed = [entry for name, entry in listed.items()
+                   if name in known and known[name] != _listed_as(entry.size, entry.modified)]
         await self._drop([name for name in known if name not in listed], listed_at)
-        await self._add([entry for name, entry in listed.items() if name not in known], now)
-        await self._forget_descriptions([entry for name, entry in listed.items()
-                                         if name in known and known[name] != _listed_as(entry.size, entry.modified)],
-                                        listed_at, now)
+        await self._add(added, now)
+        await self._forget_descriptions(changed, listed_at, now)
+        return [entry.name for entry in added + changed]
 
     async def _drop(self, names: list[str], listed_at: float) -> None:
         for batch in _batches(names):
@@ -251,18 +253,7 @@ class Catalog:
                                                       "new_modified": entry.modified} for entry in batch])
 
     async def _execute(self, statement: Any) -> Row[Any] | None:
-        """Run one write in its own transaction, and give the first row it returns (if it returns any).
-
-        StorageFull when the database's disk has no room for it.
-        """
-        try:
-            async with self.engine.begin() as connection:
-                result = await connection.execute(statement)
-                return result.first() if result.returns_rows else None
-        except OperationalError as exc:
-            if "disk is full" in str(exc.orig):
-                raise StorageFull() from exc
-            raise
+        return await write(self.engine, statement)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -294,4 +285,4 @@ def _describes(row: VideoRow, version: Version) -> bool:
 def _new_row(name: str, now: float) -> dict[str, Any]:
     """The columns a video gets once, when the catalog first learns of it."""
     return {"id": secrets.token_urlsafe(8), "name": name, "title": title_for(name), "description": "",
-            "status": "ready", "created": now}
+            "created": now}

@@ -17,10 +17,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Row, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from app.core.errors import StorageFull
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _BUSY_TIMEOUT_MS = 10_000
@@ -41,6 +44,21 @@ def _sqlite_pragmas(connection: Any, _record: object) -> None:
     cursor = connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+async def write(engine: AsyncEngine, statement: Any) -> Row[Any] | None:
+    """Run one write in its own transaction, and give the first row it returns (if it returns any).
+
+    StorageFull when the database's disk has no room for it.
+    """
+    try:
+        async with engine.begin() as connection:
+            result = await connection.execute(statement)
+            return result.first() if result.returns_rows else None
+    except OperationalError as exc:
+        if "disk is full" in str(exc.orig):
+            raise StorageFull() from exc
+        raise
 
 
 def migrate(url: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 class Base(DeclarativeBase):
@@ -18,9 +18,9 @@ class VideoRow(Base):
     order the library. ``etag`` is the version that ``media``, ``problem``
     and ``has_poster`` describe; None until that version has been described
     (a file copied in by hand, or changed by hand, as a scan found it).
-    ``status`` is ``ready`` until media work becomes jobs (then also
-    ``processing`` and ``failed``). ``updated`` (seconds since the epoch)
-    lets a scan leave alone what a request wrote after the scan listed the store.
+    ``updated`` (seconds since the epoch) lets a scan leave alone what a
+    request wrote after the scan listed the store. Whether its media work is
+    done is the state of its jobs (``JobRow``), not a column here.
     """
 
     __tablename__ = "videos"
@@ -35,7 +35,6 @@ class VideoRow(Base):
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     problem: Mapped[str | None] = mapped_column(Text)
     has_poster: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(String(16), default="ready")
     created: Mapped[float]
     updated: Mapped[float]
 
@@ -46,3 +45,37 @@ BY_TITLE = Index("ix_videos_title", VideoRow.title, VideoRow.name)
 """Pages by title, A to Z (as the database compares text: by code point)."""
 LARGEST_FIRST = Index("ix_videos_largest", VideoRow.size.desc(), VideoRow.name)
 """Pages by size, largest first."""
+
+
+class JobRow(Base):
+    """One piece of media work on a video: the queue of the durable jobs (``app.jobs``).
+
+    One row per video and kind, reused when the work is asked for again (a new version), so the table
+    holds what is being done and what was last done, never a history. ``etag`` names the version the
+    work is for (None: whatever version is stored when it runs). ``status`` is ``queued`` (waiting for
+    ``run_after``), ``running`` (``worker`` holds it until ``lease_until`` unless it renews the lease),
+    ``done`` or ``failed`` (for good, ``error`` says why; a retried job keeps its last error until it
+    succeeds). ``priority``: lower first, so that an upload's work overtakes a scan's backlog.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("video", "kind", name="uq_jobs_video_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    video: Mapped[str] = mapped_column(String(1024))
+    kind: Mapped[str] = mapped_column(String(32))
+    etag: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int]
+    attempts: Mapped[int]
+    run_after: Mapped[float]
+    lease_until: Mapped[float | None]
+    worker: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[float]
+    error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[float]
+    updated: Mapped[float]
+
+
+CLAIM_ORDER = Index("ix_jobs_claim", JobRow.status, JobRow.priority, JobRow.run_after)
+"""What a worker looks for first: queued work that is due, most urgent first."""

@@ -28,7 +28,9 @@ LOCAL_DELIVERIES: tuple[Delivery, ...] = ("proxy", "x-accel")
 S3_DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect")
 _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "media_timeout_seconds",
                  "upload_expiry_seconds", "max_upload_metadata_bytes", "max_header_count", "max_connections",
-                 "head_timeout_seconds", "keep_alive_seconds", "catalog_scan_seconds")
+                 "head_timeout_seconds", "keep_alive_seconds", "catalog_scan_seconds", "job_attempts",
+                 "job_lease_seconds", "job_poll_seconds")
+_AT_LEAST_NONE = ("min_free_bytes", "embedded_workers", "job_retry_seconds")
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
 
@@ -107,14 +109,20 @@ class Settings:
     access_log: bool = False
     database_url: str = ""
     catalog_scan_seconds: int = 300
+    embedded_workers: int = 1
+    job_attempts: int = 3
+    job_lease_seconds: int = 30
+    job_retry_seconds: int = 10
+    job_poll_seconds: int = 2
 
     def __post_init__(self) -> None:
         """Refuse values that would make the service misbehave later rather than now."""
         for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
-        if self.min_free_bytes < 0:
-            raise SettingsError(f"{PREFIX}MIN_FREE_BYTES must be 0 or more")
+        for name in _AT_LEAST_NONE:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be 0 or more")
         if self.uses_s3:
             split_s3_url(self.storage_url)
         allowed = S3_DELIVERIES if self.uses_s3 else LOCAL_DELIVERIES

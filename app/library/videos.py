@@ -1,17 +1,18 @@
 """The video library: what each stored video holds, its poster, and listings from the catalog.
 
 Metadata and posters are derived data, kept as sidecars of the store and keyed
-by the ETag of the version they were computed from. A replaced video (new
-ETag) is probed again on first need, a video copied in by hand gets them on
-first need, and a deleted one takes its sidecars along; so nothing stale is
-ever served. The probing runs in the media worker processes, a few at a
-time, so that streams on the event loop never wait for it.
+by the ETag of the version they were computed from, so nothing stale is ever
+served and the catalog can be rebuilt from the store. Working them out (a
+probe and a poster) is a durable job (``app.jobs``, kind ``describe``) that
+the workers run beside the service: an upload is answered once it is stored
+and checked, with the media the check found, and its poster follows; a file
+copied in by hand is listed at once and described in the background.
 
 The catalog (``app.catalog``) mirrors the store so that a page of the library
 is one indexed query: every version described here is recorded in it, every
 delete through the library removes it, and scans (at start-up and every
 ``VIDEO_CATALOG_SCAN_SECONDS``) add files copied in by hand and drop files
-deleted by hand. A row a scan added is described on its first listing.
+deleted by hand. A video's ``status`` and ``progress`` are those of its jobs.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
-from app.catalog.catalog import DEFAULT_SORT, Catalog, Identity, Version, identity_of, title_for
+from app.catalog.catalog import DEFAULT_SORT, SORTS, Catalog, Identity, Version, identity_of, title_for
 from app.catalog.tables import VideoRow
-from app.core.errors import NotAVideo, NotFound, StorageFull
+from app.core.errors import NotFound, StorageFull
 from app.core.media_types import content_type_for
+from app.jobs.queue import BACKGROUND, READY, Job, JobQueue, WorkState
+from app.jobs.runner import Report
 from app.media.info import MediaInfo, browser_playback
 from app.media.workers import MediaWorkers
 from app.storage.base import Store, StoredFile
@@ -49,6 +52,7 @@ class VideoRecord:
     browser_playable: bool
     playback_note: str | None
     has_poster: bool
+    work: WorkState
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,21 @@ class LibraryPage:
     next_cursor: str | None
 
 
+NO_ROOM_TO_QUEUE = WorkState("failed", 0.0, "the server has no room on its disk to queue this video's processing; "
+                                            "it is queued again when the video is next asked for")
+
+SORT_NAMES = tuple(SORTS)
+"""The orders a page of the library can be in (``DEFAULT_SORT`` unless asked)."""
+
+DESCRIBE = "describe"
+"""The kind of job that probes a version and makes its poster."""
+
 PROBE_VERSION = 2
 """Raised when probing learns to say more, or to say it right (2: codecs named as codecs, not decoders).
 
-A sidecar of an older probe is probed again on first need, like one of another version of the video.
+A sidecar of an older probe is probed again when the catalog does not hold the version's description (a
+new catalog, a reindex). The catalog's descriptions are trusted as they are, so raising this also needs a
+migration that forgets them (sets ``etag`` to NULL), and a scan's jobs describe every video again.
 """
 
 
@@ -89,16 +104,16 @@ class _Derived:
 
 
 class Library:
-    """Metadata, posters and listings over a store, with the catalog that mirrors it."""
+    """Metadata, posters and listings over a store, with the catalog that mirrors it and the jobs that describe it."""
 
-    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog) -> None:
+    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, jobs: JobQueue) -> None:
         self._store = store
         self._media = media
         self._catalog = catalog
+        self._jobs = jobs
         self._ready = False
-        self._pending: dict[tuple[str, str], asyncio.Future[_Derived]] = {}
         # Held while a version's poster and JSON are written, so that two versions of a
-        # name probed at once cannot leave one's JSON beside the other's poster.
+        # name described at once cannot leave one's JSON beside the other's poster.
         self._sidecar_writes = asyncio.Lock()
 
     async def ready(self) -> None:
@@ -120,34 +135,42 @@ class Library:
             log.exception("could not scan the store at start-up; the periodic scan will try again")
 
     async def scan(self) -> None:
-        """Make the catalog follow the store: files copied in by hand appear, files deleted by hand go."""
+        """Make the catalog follow the store: files copied in by hand appear (to be described in the
+        background), files deleted by hand go."""
         listed_at = time.time()
-        await self._catalog.mirror(await self._store.entries(), listed_at)
+        undescribed = await self._catalog.mirror(await self._store.entries(), listed_at)
+        await self._jobs.enqueue_many(undescribed, DESCRIBE, priority=BACKGROUND)
+        await self._jobs.forget_missing()
 
     async def reindex(self) -> None:
-        """Rebuild the catalog from the store alone."""
+        """Rebuild the catalog from the store alone (its jobs too: every video is described again)."""
         await self._catalog.migrate()
         await self._catalog.clear()
+        await self._jobs.forget_all()
         await self.scan()
 
     async def describe(self, name: str) -> VideoRecord:
         """The record of the version stored under ``name`` now (NotFound if none), recorded in the catalog.
 
         Asks the store, not the catalog: a file copied in by hand since the last scan is found and catalogued,
-        one deleted by hand is dropped from the catalog.
+        one deleted by hand is dropped from the catalog. A version that is not described yet is described
+        from its sidecar if it has one, else a job is asked to (the record says it is processing).
         """
         await self.ready()
-        try:
-            source = await self._store.open(name)
-        except NotFound:
-            await self._catalog.remove(name)
-            raise
-        size, modified = source.size, source.last_modified
-        derived = await self._derived(name, source)
-        identity = await self._catalogue(Version(name, size, modified, derived.source_etag,
-                                                 asdict(derived.media) if derived.media else None,
-                                                 derived.problem, derived.has_poster))
-        return _record(name, identity, size, _timestamp(modified), derived)
+        source = await self._validators(name)
+        row = await self._catalog.get(name)
+        if row is not None and row.etag == source.etag:
+            return _record(row, identity_of(row), _described(row), await self._state(name))
+        derived = await self._cached(name, source.etag)
+        return await self._catalogued(source, name, derived, describe=derived is None)
+
+    async def added(self, name: str, media: MediaInfo | None) -> VideoRecord:
+        """Catalog the version an upload just stored under ``name``, with the ``media`` its check found, and
+        have it described (its poster made) by a job; its record."""
+        await self.ready()
+        source = await self._validators(name)
+        checked = _Derived(source.etag, media, None, False) if media else None
+        return await self._catalogued(source, name, checked, describe=True)
 
     async def edit(self, name: str, changes: Mapping[str, str]) -> VideoRecord:
         """Give the video under ``name`` a new title and/or description (``changes``); its record as edited.
@@ -161,8 +184,118 @@ class Library:
             raise NotFound(name)
         return replace(record, identity=identity)
 
+    async def page(self, limit: int, cursor: str | None = None, offset: int = 0,
+                   sort: str = DEFAULT_SORT) -> LibraryPage:
+        """A page of the library from the catalog in order ``sort``: after ``cursor``, or ``offset`` rows in.
+
+        Answered from the catalog alone: a row not described yet is listed with what the catalog knows
+        and the state of its description's job.
+        """
+        await self.ready()
+        found = await self._catalog.page(limit, cursor, offset, sort)
+        states = await self._jobs.states(row.name for row in found.videos)
+        records = [_record(row, identity_of(row), _described(row), states.get(row.name, READY))
+                   for row in found.videos]
+        return LibraryPage(records, await self._catalog.count(), found.next_cursor)
+
+    async def delete(self, name: str) -> None:
+        """Remove a video and its sidecars from the store, and it and its jobs from the catalog."""
+        await self.ready()
+        try:
+            await self._store.delete(name)
+        except NotFound:
+            await self._forget(name)
+            raise
+        await self._forget(name)
+
+    async def work_updates(self, name: str, poll_seconds: float) -> AsyncIterator[WorkState]:
+        """The state of ``name``'s media work now and each time it changes, until it is no longer processing.
+
+        Woken at once by changes this process makes, and every ``poll_seconds`` to see other processes' work.
+        """
+        last = None
+        while True:
+            state = await self._state(name)
+            if state != last:
+                yield state
+                last = state
+            if state.status != "processing":
+                return
+            await self._jobs.changed(poll_seconds)
+
+    async def poster(self, name: str) -> StoredFile:
+        """The poster JPEG of the current version, opened for streaming."""
+        if not (await self.describe(name)).has_poster:
+            raise NotFound(name)
+        return await self._store.open_sidecar(name, "jpg")
+
+    async def run_describe(self, job: Job, report: Report) -> None:
+        """The ``describe`` job: probe the version stored now and make its poster, unless its sidecars
+        already say; keep them, and record the version in the catalog unless a newer one is stored by then.
+
+        A newer version is recorded by its writer and described by its own job (asking for it took this
+        job from its worker), so the catalog ends with the newest even if this one's record came last.
+        A video deleted meanwhile has nothing to describe. A worker that dies on the file (NotAVideo)
+        fails the try: the job is tried again, and fails for good after its last try.
+        """
+        try:
+            source = await self._open(job.video)
+            try:
+                derived = await self._cached(job.video, source.etag) or await self._probe_and_store(job.video, source)
+            finally:
+                source.close()
+            report(1.0)
+            if await self._is_current(job.video, source.etag):
+                await self._catalogued(source, job.video, derived, describe=False)
+        except NotFound:
+            return
+
+    async def close(self) -> None:
+        await self._catalog.close()
+
+    async def _open(self, name: str) -> StoredFile:
+        """The version stored under ``name`` now, opened; a name no longer stored is forgotten (NotFound)."""
+        try:
+            return await self._store.open(name)
+        except NotFound:
+            await self._forget(name)
+            raise
+
+    async def _validators(self, name: str) -> StoredFile:
+        """The version stored under ``name`` now, for its validators only (closed at once)."""
+        source = await self._open(name)
+        source.close()
+        return source
+
+    async def _forget(self, name: str) -> None:
+        await self._catalog.remove(name)
+        await self._jobs.forget(name)
+
+    async def _state(self, name: str) -> WorkState:
+        return await self._jobs.state(name) or READY
+
+    async def _catalogued(self, source: StoredFile, name: str, derived: _Derived | None,
+                          describe: bool) -> VideoRecord:
+        """Record ``source``'s version (described by ``derived``, or not yet) in the catalog, and have a job
+        describe it if ``describe``; its record.
+
+        The row comes before the job: a scan drops the jobs of videos it does not find in the catalog.
+        """
+        media = derived.media if derived else None
+        version = Version(name, source.size, source.last_modified, derived.source_etag if derived else None,
+                          asdict(media) if media else None, derived.problem if derived else None,
+                          derived.has_poster if derived else False)
+        identity = await self._catalogue(version)
+        if describe:
+            try:
+                await self._jobs.enqueue(name, DESCRIBE, source.etag)
+            except StorageFull:
+                log.warning("no room to queue the description of %r", name)
+                return _record(version, identity, derived, NO_ROOM_TO_QUEUE)
+        return _record(version, identity, derived, await self._state(name))
+
     async def _catalogue(self, version: Version) -> Identity:
-        """Record a described version and give the video's identity.
+        """Record a version and give the video's identity.
 
         With no room to record it, the description stands (a later one records it) and the video keeps the
         identity the catalog holds; one it does not hold yet has none, which the empty id says.
@@ -174,68 +307,14 @@ class Library:
             known = await self._catalog.identity(version.name)
             return known or Identity("", title_for(version.name), "")
 
-    async def page(self, limit: int, cursor: str | None = None, offset: int = 0,
-                   sort: str = DEFAULT_SORT) -> LibraryPage:
-        """A page of the library from the catalog in order ``sort``: after ``cursor``, or ``offset`` rows in.
-
-        Rows whose version is not described yet are described now, each on its own, so one that fails
-        cannot take the page down.
-        """
-        await self.ready()
-        found = await self._catalog.page(limit, cursor, offset, sort)
-        records = await asyncio.gather(*(self._listed(row) for row in found.videos))
-        return LibraryPage([record for record in records if record is not None], await self._catalog.count(),
-                           found.next_cursor)
-
-    async def delete(self, name: str) -> None:
-        """Remove a video and its sidecars from the store, and it from the catalog."""
-        await self.ready()
-        try:
-            await self._store.delete(name)
-        except NotFound:
-            await self._catalog.remove(name)
-            raise
-        await self._catalog.remove(name)
-
-    async def added(self, name: str) -> None:
-        """Catalog a video just stored under ``name`` (by an upload that does not describe it itself)."""
-        try:
-            await self.describe(name)
-        except NotFound:  # deleted again at once: nothing to catalog
-            pass
-
-    async def poster(self, name: str) -> StoredFile:
-        """The poster JPEG of the current version, opened for streaming."""
-        if not (await self.describe(name)).has_poster:
-            raise NotFound(name)
-        return await self._store.open_sidecar(name, "jpg")
-
-    async def close(self) -> None:
-        await self._catalog.close()
-
-    async def _listed(self, row: VideoRow) -> VideoRecord | None:
-        """The row's record; None if its file was deleted since it was catalogued.
-
-        A described row answers from the catalog alone. One that cannot be
-        described (say its sidecar is unreadable) is still listed, with what
-        the catalog knows and a note: it is stored and can be downloaded, and
-        a user looking for it would rather see it than not.
-        """
-        if row.etag is not None:
-            media = MediaInfo(**row.media) if row.media else None
-            return _record(row.name, identity_of(row), row.size, _timestamp(row.modified),
-                           _Derived(row.etag, media, row.problem, row.has_poster))
-        try:
-            return await self.describe(row.name)
-        except NotFound:
-            return None
-        except Exception:
-            log.exception("could not describe %r for the library listing", row.name)
-            unknown = _Derived("", None, "its metadata could not be read", False)
-            return _record(row.name, identity_of(row), row.size, _timestamp(row.modified), unknown)
-
     async def _cached(self, name: str, etag: str) -> _Derived | None:
-        data = await self._store.read_sidecar(name, "json")
+        """What the JSON sidecar says of version ``etag``; None if it says nothing of it, or cannot be read
+        (the describe job then says why in the video's status)."""
+        try:
+            data = await self._store.read_sidecar(name, "json")
+        except OSError:
+            log.exception("the metadata sidecar of %r cannot be read", name)
+            return None
         if data is None:
             return None
         try:
@@ -244,36 +323,9 @@ class Library:
             return None
         return derived if derived.source_etag == etag else None
 
-    async def _derived(self, name: str, source: StoredFile) -> _Derived:
-        """What is known of the opened version ``source``: its sidecar, or a probe of exactly it.
-
-        One lookup per version even when many requests ask at the same time.
-        Takes ``source`` over: the lookup closes it, because it may outlive the
-        request that opened it, which must not close the file under a worker.
-        """
-        key = (name, source.etag)
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._cached_or_probed(name, source))
-            self._pending[key] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(key, None))
-        else:
-            source.close()
-        return await asyncio.shield(pending)
-
-    async def _cached_or_probed(self, name: str, source: StoredFile) -> _Derived:
-        """The sidecar of ``source``'s version if it has one, else a probe; closes ``source`` either way."""
-        try:
-            return await self._cached(name, source.etag) or await self._probe_and_store(name, source)
-        finally:
-            source.close()
-
     async def _probe_and_store(self, name: str, source: StoredFile) -> _Derived:
         """Probe the very bytes of ``source`` and keep the result as sidecars keyed by its ETag."""
-        try:
-            media, problem, poster = await self._media.describe_with_poster(await source.media_location(), name)
-        except NotAVideo as exc:  # the worker died on it: say so now, probe again next time
-            return _Derived(source.etag, None, str(exc), False)
+        media, problem, poster = await self._media.describe_with_poster(await source.media_location(), name)
         derived = _Derived(source.etag, media, problem, poster is not None)
         try:
             await self._keep(name, derived, poster)
@@ -283,9 +335,15 @@ class Library:
             return replace(derived, has_poster=False)
         return derived
 
+    async def _is_current(self, name: str, etag: str) -> bool:
+        return (await self._validators(name)).etag == etag
+
     async def _keep(self, name: str, derived: _Derived, poster: bytes | None) -> None:
-        """Write the sidecars of one version: its poster, then the JSON that says it has one."""
+        """Write the sidecars of one version, its poster then the JSON that says it has one, unless a newer
+        version is stored by then (its own job writes its sidecars)."""
         async with self._sidecar_writes:
+            if not await self._is_current(name, derived.source_etag):
+                return
             if poster is not None:
                 await self._store.write_sidecar(name, "jpg", poster)
             await self._store.write_sidecar(name, "json", derived.to_json())
@@ -295,19 +353,33 @@ def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
 
 
-def _record(name: str, identity: Identity, size: int, uploaded: str, derived: _Derived) -> VideoRecord:
-    playable, note = browser_playback(derived.media) if derived.media else (False, derived.problem)
+def _described(row: VideoRow) -> _Derived | None:
+    """What the catalog holds of a row's description; None if its version is not described yet."""
+    if row.etag is None:
+        return None
+    return _Derived(row.etag, MediaInfo(**row.media) if row.media else None, row.problem, row.has_poster)
+
+
+def _record(stored: VideoRow | Version, identity: Identity, derived: _Derived | None,
+            state: WorkState) -> VideoRecord:
+    """The record of a stored version (a catalog row, or one just recorded) and of its work."""
+    media = derived.media if derived else None
+    if media:
+        playable, note = browser_playback(media)
+    else:
+        playable, note = False, state.reason or (derived.problem if derived else None)
     return VideoRecord(
-        name=name,
+        name=stored.name,
         identity=identity,
-        size=size,
-        content_type=content_type_for(name),
-        uploaded=uploaded,
-        media=derived.media,
-        problem=derived.problem,
+        size=stored.size,
+        content_type=content_type_for(stored.name),
+        uploaded=_timestamp(stored.modified),
+        media=media,
+        problem=derived.problem if derived else None,
         browser_playable=playable,
         playback_note=note,
-        has_poster=derived.has_poster,
+        has_poster=derived.has_poster if derived else False,
+        work=state,
     )
 
 

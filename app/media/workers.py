@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,12 +42,21 @@ def _describe_with_poster(location: str, name: str) -> Description:
     return probe.describe_with_poster(location, name)
 
 
-class MediaWorkers:
-    """A few worker processes for media operations, started on first use."""
+def _lower_priority(niceness: int) -> None:
+    os.nice(niceness)
 
-    def __init__(self, workers: int, timeout_seconds: float) -> None:
+
+class MediaWorkers:
+    """A few worker processes for media operations, started on first use.
+
+    ``niceness`` lowers their CPU priority: the background jobs' workers are niced, so that on a
+    machine they share with the server, streams and uploads come first.
+    """
+
+    def __init__(self, workers: int, timeout_seconds: float, niceness: int = 0) -> None:
         self._workers = workers
         self._timeout = timeout_seconds
+        self._niceness = niceness
         self._pool: ProcessPoolExecutor | None = None
         self._stopped_for_time: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 
@@ -56,7 +66,8 @@ class MediaWorkers:
             # not from this one with its event loop and threads.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([PROBE_MODULE])
-            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context,
+                                             initializer=_lower_priority, initargs=(self._niceness,))
         return self._pool
 
     async def validate_upload(self, path: str, name: str) -> UploadCheck:

@@ -3,6 +3,7 @@
 
 import { authHeaders, askForToken, forgetToken, tokenRequired } from "./token.js";
 import { ResumableUpload, UploadCancelled } from "./tus.js";
+import { followAll } from "./work.js";
 
 const dropZone = document.getElementById("drop-zone");
 const fileInput = document.getElementById("file-input");
@@ -64,10 +65,28 @@ function uploadRow(file) {
   };
 }
 
+async function fetchCard(name) {
+  const response = await fetch(`/fragments/card/${encodeURIComponent(name)}`);
+  if (!response.ok) return null;
+  const template = document.createElement("template");
+  template.innerHTML = (await response.text()).trim();
+  return template.content.firstElementChild;
+}
+
+// A card whose video has been processed is fetched again: it now has its poster.
+async function refreshCard(name) {
+  const card = await fetchCard(name);
+  grid.querySelector(`[data-name="${CSS.escape(name)}"]`)?.replaceWith(card ?? "");
+}
+
+function followCard(card) {
+  followAll(card, (update) => update.status === "ready" && refreshCard(card.dataset.name));
+}
+
 async function insertCard(videoUrl) {
   const name = decodeURIComponent(new URL(videoUrl).pathname.split("/").pop());
-  const response = await fetch(`/fragments/card/${encodeURIComponent(name)}`);
-  if (!response.ok) return;
+  const card = await fetchCard(name);
+  if (!card) return;
   const previous = grid.querySelector(`[data-name="${CSS.escape(name)}"]`);
   if (previous) {
     previous.remove();
@@ -76,9 +95,12 @@ async function insertCard(videoUrl) {
     libraryCount.dataset.total = String(total);
     libraryCount.textContent = `${total} video${total === 1 ? "" : "s"}`;
   }
-  grid.insertAdjacentHTML("afterbegin", await response.text());
+  grid.prepend(card);
   emptyLibrary.hidden = true;
+  followCard(card);
 }
+
+for (const card of grid.querySelectorAll(".card")) followCard(card);
 
 // Bytes sent so far as a percentage; 100% is kept for when the server has every byte.
 function percentSent(done, total) {

@@ -1,6 +1,16 @@
-// The watch page's extras: copying the share link and deleting the video.
+// The watch page's extras: copying the share link, deleting the video, and its processing as it goes.
 
 import { authHeaders, askForToken, forgetToken, tokenRequired } from "./token.js";
+import { followAll } from "./work.js";
+
+// Once processed, the video has its poster.
+followAll(document, async (update) => {
+  if (update.status !== "ready") return;
+  const name = document.getElementById("delete-button").dataset.name;
+  const response = await fetch(`/video/${encodeURIComponent(name)}`);
+  const info = response.ok ? await response.json() : {};
+  if (info.poster_url) document.getElementById("player").poster = info.poster_url;
+});
 
 const status = document.getElementById("watch-status");
 const copyButton = document.getElementById("copy-button");

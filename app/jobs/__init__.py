@@ -1,0 +1,1 @@
+"""Durable jobs: media work recorded in the catalog's database, claimed under a lease, retried, never lost."""
