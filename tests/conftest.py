@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: stores, the app in-process, real servers, real videos, the async backend."""
+"""Fixtures shared by every test: stores, the app in-process, real servers, real videos, the async backend,
+the catalog's databases."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from app.main import create_app
 from app.core.settings import Settings
 from tests.helpers import processed, put_file, store_snapshot
 from tests.media import make_video
+from tests.postgres import PostgresServer, installed_binaries
 from tests.servers import ServerProcess
 
 
@@ -208,3 +210,37 @@ def store_env(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str]
 def start_service(store_env: dict[str, str]) -> Iterator[Callable[..., ServerProcess]]:
     """Start service instances over this test's store (local or S3), with extra settings."""
     yield from _server_starter(store_env)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (Debian's), stopped at its end whatever the outcome.
+
+    Without PostgreSQL installed its tests fail in CI, where scripts/install-system-deps.sh should have
+    installed it, and are skipped elsewhere.
+    """
+    binaries = installed_binaries()
+    if binaries is None:
+        reason = "PostgreSQL is not installed (scripts/install-system-deps.sh installs Debian's postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer(binaries)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """The URL of a new, empty PostgreSQL database, private to this test."""
+    return postgres.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty catalog database of either backend, private to this test."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}"
+    return request.getfixturevalue("postgres_url")

@@ -1,61 +1,106 @@
-"""The catalog: a SQLite database that mirrors the store, so that a page of the library costs what it holds.
+"""The catalog: a database that mirrors the store, so that a page of the library costs what it holds.
 
-On real SQLite files: in-process, through ``python -m app migrate`` and
-``reindex``, and against real server processes for the scans.
+On real databases of both backends, a SQLite file and a PostgreSQL server
+(the ``database_url`` fixture): in-process, through ``python -m app migrate``
+and ``reindex``, and against real server processes for the scans. What is
+about SQLite alone (where its file lives, its query plans) runs on SQLite.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
 
-from app.catalog.catalog import Catalog, page_statement
+from app.catalog.catalog import Catalog, Version, page_statement
 from app.catalog.database import make_engine
+from app.catalog.tables import VideoRow
 from app.core.settings import Settings, SettingsError
 from app.storage.base import Entry
 from tests.helpers import create, patch, put, put_file, upload, wait_for
 from tests.servers import REPO
 
 DEEP_LIBRARY = 20_000
+NEWEST_REVISION = "0004"
+T = TypeVar("T")
 
 
 def catalog_file(store: Path) -> Path:
     return store / ".catalog" / "catalog.db"
 
 
+@pytest.fixture
+def client(make_client: Callable[..., TestClient], database_url: str) -> TestClient:
+    """The app in-process over this test's store, its catalog in an empty database of either backend."""
+    return make_client(database_url=database_url)
+
+
 def listed(client) -> list[str]:
     return [video["name"] for video in client.get("/video", params={"limit": 500}).json()["videos"]]
 
 
-def admin(command: str, store: Path) -> subprocess.CompletedProcess:
-    """``python -m app COMMAND`` over the local store ``store``."""
+def admin(command: str, store: Path, database_url: str) -> subprocess.CompletedProcess:
+    """``python -m app COMMAND`` over the local store ``store`` and the catalog at ``database_url``."""
     return subprocess.run([sys.executable, "-m", "app", command], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "VIDEO_STORAGE_DIR": str(store)}, timeout=60, check=True)
+                          env={**os.environ, "VIDEO_STORAGE_DIR": str(store), "VIDEO_DATABASE_URL": database_url},
+                          timeout=60, check=True)
 
 
-def catalogued(store: Path) -> list[str]:
-    with sqlite3.connect(catalog_file(store)) as database:
-        return sorted(name for (name,) in database.execute("SELECT name FROM videos"))
+def in_database(database_url: str, work: Callable[[Connection], T]) -> T:
+    """What ``work`` returns, run in one committed transaction on the database itself, past the service."""
+    async def run() -> T:
+        engine = make_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def catalogued(database_url: str) -> list[str]:
+    return in_database(database_url, lambda connection: sorted(connection.scalars(select(VideoRow.name))))
+
+
+def schema(connection: Connection) -> tuple[set[str], set[str], str]:
+    """The tables, the indexes of the videos table, and the revision of the database ``connection`` opens."""
+    found = inspect(connection)
+    return (set(found.get_table_names()), {index["name"] for index in found.get_indexes("videos")},
+            connection.scalar(text("SELECT version_num FROM alembic_version")))
 
 
 # --- the schema -----------------------------------------------------------------------------------
 
-def test_migrate_creates_the_schema_in_an_empty_database(store_dir):
-    admin("migrate", store_dir)
-    with sqlite3.connect(catalog_file(store_dir)) as database:
-        tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        indexes = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        (revision,) = database.execute("SELECT version_num FROM alembic_version").fetchone()
+def test_migrate_creates_the_schema_in_an_empty_database(store_dir, database_url):
+    admin("migrate", store_dir, database_url)
+    tables, indexes, revision = in_database(database_url, schema)
     assert {"videos", "jobs", "alembic_version"} <= tables
     assert {"ix_videos_newest", "ix_videos_title", "ix_videos_largest", "ix_jobs_claim"} <= indexes
-    assert revision == "0003"
+    assert revision == NEWEST_REVISION
+
+
+@pytest.mark.anyio
+async def test_a_video_of_more_than_2_gib_is_catalogued_with_its_size(database_url):
+    catalog = Catalog(make_engine(database_url))
+    await catalog.migrate()
+    try:
+        await catalog.record(Version("long.mp4", 5 * 1024**3, 1_700_000_000.0, "v1", None, None, False))
+        assert (await catalog.get("long.mp4")).size == 5 * 1024**3
+    finally:
+        await catalog.close()
 
 
 def test_the_default_catalog_of_a_local_store_is_in_its_hidden_folder(store_dir):
@@ -170,24 +215,25 @@ async def test_a_deep_cursor_page_of_a_large_catalog_is_a_search_of_its_order_s_
 
 # --- following the store --------------------------------------------------------------------------
 
-def test_a_file_copied_in_by_hand_before_start_up_is_listed(start_server, store_dir):
+def test_a_file_copied_in_by_hand_before_start_up_is_listed(start_server, store_dir, database_url):
     put_file(store_dir, "by-hand.mp4", b"copied in by hand")
-    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="3600")
-    assert "by-hand.mp4" in catalogued(store_dir)  # the start-up scan, before the first request
+    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="3600", VIDEO_DATABASE_URL=database_url)
+    assert "by-hand.mp4" in catalogued(database_url)  # the start-up scan, before the first request
     with httpx.Client(base_url=server.url) as http:
         assert listed(http) == ["by-hand.mp4"]
 
 
-def test_a_file_copied_in_by_hand_appears_at_the_next_scan(start_server, store_dir):
-    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="1")
+def test_a_file_copied_in_by_hand_appears_at_the_next_scan(start_server, store_dir, database_url):
+    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="1", VIDEO_DATABASE_URL=database_url)
     with httpx.Client(base_url=server.url) as http:
         assert listed(http) == []
         put_file(store_dir, "later.mp4", b"copied in by hand")
         assert wait_for(lambda: listed(http) == ["later.mp4"])
 
 
-def test_a_file_deleted_by_hand_leaves_the_listing_at_the_next_scan(start_server, store_dir, sample_mp4):
-    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="1")
+def test_a_file_deleted_by_hand_leaves_the_listing_at_the_next_scan(start_server, store_dir, database_url,
+                                                                     sample_mp4):
+    server = start_server(VIDEO_CATALOG_SCAN_SECONDS="1", VIDEO_DATABASE_URL=database_url)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         name = upload(http, sample_mp4).json()["name"]
         assert listed(http) == [name]
@@ -210,15 +256,23 @@ def test_a_file_deleted_by_hand_is_dropped_when_asked_for_by_name(client, store_
     assert listed(client) == []
 
 
-def test_reindex_restores_an_emptied_catalog(store_dir):
+def test_reindex_restores_an_emptied_catalog(store_dir, database_url):
     for name in ("one.mp4", "two.webm"):
         put_file(store_dir, name, name.encode())
-    admin("migrate", store_dir)
-    with sqlite3.connect(catalog_file(store_dir)) as database:
-        database.execute("DELETE FROM videos")
-    assert catalogued(store_dir) == []
-    admin("reindex", store_dir)
-    assert catalogued(store_dir) == ["one.mp4", "two.webm"]
+    admin("migrate", store_dir, database_url)
+    in_database(database_url, lambda connection: connection.execute(delete(VideoRow)))
+    assert catalogued(database_url) == []
+    admin("reindex", store_dir, database_url)
+    assert catalogued(database_url) == ["one.mp4", "two.webm"]
+
+
+def test_two_servers_sharing_one_catalog_list_each_other_s_uploads_at_once(start_server, database_url, sample_mp4):
+    # Two instances over one store, as a deployment behind a load balancer runs them; no scan between.
+    first, second = (start_server(VIDEO_CATALOG_SCAN_SECONDS="3600", VIDEO_DATABASE_URL=database_url)
+                     for _ in range(2))
+    with httpx.Client(base_url=first.url, timeout=30) as into_first, httpx.Client(base_url=second.url) as from_second:
+        name = upload(into_first, sample_mp4).json()["name"]
+        assert listed(from_second) == [name]
 
 
 # --- writes through the API -----------------------------------------------------------------------

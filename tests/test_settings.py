@@ -64,3 +64,9 @@ def test_the_s3_connection_is_read_as_one_group():
 def test_a_choice_names_the_values_it_takes():
     with pytest.raises(SettingsError, match="proxy, redirect, x-accel"):
         Settings.from_env({"VIDEO_DELIVERY": "carrier-pigeon"})
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite:////srv/catalog.db",
+                                 "postgresql+asyncpg://videos:secret@db.internal:5432/videos"])
+def test_a_catalog_on_either_installed_driver_is_accepted(url):
+    assert Settings.from_env({"VIDEO_DATABASE_URL": url}).catalog_url == url

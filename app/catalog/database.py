@@ -1,8 +1,11 @@
 """The catalog's database: the async engine for ``VIDEO_DATABASE_URL``, and bringing its schema up to date.
 
-SQLite (aiosqlite) is the embedded default. Its connections are not pooled:
-opening one is a file open, and a pooled connection belongs to the event loop
-that opened it, while an app may be driven from several (in-process tests).
+SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) serves
+several instances over one store. Connections are not pooled: a pooled
+connection belongs to the event loop that opened it, while an app may be
+driven from several (in-process tests). On SQLite opening one is a file open;
+on PostgreSQL it is a new server session (a pooler such as PgBouncer in front
+of the server keeps that cheap).
 The journal stays SQLite's default (a rollback journal, made only by a write):
 in WAL mode every unpooled connection would make the WAL and its index anew,
 and a reader would fail where the disk is full. A busy timeout lets writers,

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def by_code_point(text: String) -> String:
+    """``text`` as PostgreSQL too compares it by code point (collation "C"), as SQLite does (migration 0004)."""
+    return text.with_variant(type(text)(text.length, collation="C"), "postgresql")
+
 
 class Base(DeclarativeBase):
     pass
@@ -26,10 +32,10 @@ class VideoRow(Base):
     __tablename__ = "videos"
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    name: Mapped[str] = mapped_column(String(1024), unique=True)
-    title: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(by_code_point(String(1024)), unique=True)
+    title: Mapped[str] = mapped_column(by_code_point(Text()))
     description: Mapped[str] = mapped_column(Text, default="")
-    size: Mapped[int]
+    size: Mapped[int] = mapped_column(BigInteger)
     modified: Mapped[float]
     etag: Mapped[str | None] = mapped_column(String(128))
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -42,7 +48,7 @@ class VideoRow(Base):
 NEWEST_FIRST = Index("ix_videos_newest", VideoRow.modified.desc(), VideoRow.name)
 """The library's order (newest first, ties by name): a page, at any depth, is a walk of this index."""
 BY_TITLE = Index("ix_videos_title", VideoRow.title, VideoRow.name)
-"""Pages by title, A to Z (as the database compares text: by code point)."""
+"""Pages by title, A to Z (by code point, on either backend)."""
 LARGEST_FIRST = Index("ix_videos_largest", VideoRow.size.desc(), VideoRow.name)
 """Pages by size, largest first."""
 
@@ -62,7 +68,7 @@ class JobRow(Base):
     __table_args__ = (UniqueConstraint("video", "kind", name="uq_jobs_video_kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    video: Mapped[str] = mapped_column(String(1024))
+    video: Mapped[str] = mapped_column(by_code_point(String(1024)))  # compared with videos.name
     kind: Mapped[str] = mapped_column(String(32))
     etag: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))

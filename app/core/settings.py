@@ -49,8 +49,9 @@ more than the 4 MiB an upload may write between two checks of the free space.
 
 CATALOG_DIR = ".catalog"
 """The hidden folder the default SQLite catalog lives in."""
-CATALOG_DRIVERS = ("sqlite+aiosqlite://",)
-"""The database URLs the catalog can open (the async drivers that are installed)."""
+CATALOG_DRIVERS = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+"""The database URLs the catalog can open (the async drivers that are installed): SQLite, embedded, for one
+instance (or a few sharing a file), PostgreSQL for several instances over one store."""
 
 
 class SettingsError(ValueError):
