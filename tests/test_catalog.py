@@ -92,6 +92,25 @@ def test_migrate_creates_the_schema_in_an_empty_database(store_dir, database_url
     assert revision == NEWEST_REVISION
 
 
+MIGRATE_ON_CUE = ("import sys; from app.catalog.database import migrate; "
+                  "print('ready', flush=True); sys.stdin.read(); migrate(sys.argv[1])")
+"""A process that loads the catalog's code, says so, and migrates the database named by its argument
+when its standard input closes: processes started alike migrate at the same moment."""
+
+
+def test_two_processes_migrating_one_empty_postgresql_database_at_once_both_succeed(postgres_url):
+    processes = [subprocess.Popen([sys.executable, "-c", MIGRATE_ON_CUE, postgres_url], cwd=REPO, text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for _ in range(2)]
+    assert [process.stdout.readline() for process in processes] == ["ready\n"] * 2
+    for process in processes:
+        process.stdin.close()
+    outcomes = [(process.wait(timeout=60), process.stdout.read()) for process in processes]  # their output fits a pipe
+    assert outcomes == [(0, "")] * 2
+    _, _, revision = in_database(postgres_url, schema)
+    assert revision == NEWEST_REVISION
+
+
 @pytest.mark.anyio
 async def test_a_video_of_more_than_2_gib_is_catalogued_with_its_size(database_url):
     catalog = Catalog(make_engine(database_url))

@@ -15,12 +15,14 @@ and two processes sharing one file (two instances over one store), take turns.
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Row, event
+from sqlalchemy import Row, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -33,6 +35,8 @@ _BUSY_TIMEOUT_MS = 10_000
 # Migrations of one process run one at a time: two first requests of an app started without
 # its lifespan must not both create the schema.
 _migrating = threading.Lock()
+_MIGRATION_LOCK_KEY = 0x636174616C6F67
+"""The PostgreSQL advisory lock that migrations of every process hold: "catalog" in ASCII, a fixed key."""
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -67,7 +71,8 @@ async def write(engine: AsyncEngine, statement: Any) -> Row[Any] | None:
 def migrate(url: str) -> None:
     """Bring the database at ``url`` to the newest revision, creating a SQLite file's folder first.
 
-    Blocking (Alembic runs its own event loop): call it in a thread.
+    Blocking (Alembic runs its own event loop): call it in a thread. Safe to call from several
+    processes at once: the migrations take turns (``one_migration_at_a_time``, held by ``migrations/env.py``).
     """
     database = make_url(url)
     if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
@@ -77,3 +82,25 @@ def migrate(url: str) -> None:
     config.attributes["url"] = url
     with _migrating:
         command.upgrade(config, "head")
+
+
+@asynccontextmanager
+async def one_migration_at_a_time(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold, on PostgreSQL, the lock that makes migrations of several processes take turns.
+
+    Instances started together over one empty database would otherwise all create the schema,
+    and all but one fail. The lock is PostgreSQL's advisory lock on a fixed key, held by a
+    connection of its own (autocommit, so the migration's transactions are its own business);
+    a process that dies while holding it releases it with its connection. A SQLite file needs
+    no lock of this kind: its writers take turns by the file's own lock.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as connection:
+        locked = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await locked.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        try:
+            yield
+        finally:
+            await locked.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})

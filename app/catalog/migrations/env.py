@@ -11,7 +11,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app.catalog.database import make_engine
+from app.catalog.database import make_engine, one_migration_at_a_time
 from app.catalog.tables import Base
 
 URL = context.config.attributes["url"]
@@ -27,7 +27,8 @@ def _run(connection: Connection) -> None:
 async def _online() -> None:
     engine = make_engine(URL)
     try:
-        async with engine.connect() as connection:
+        # The current revision is read inside the lock: a process that waited finds the schema made.
+        async with one_migration_at_a_time(engine), engine.connect() as connection:
             await connection.run_sync(_run)
     finally:
         await engine.dispose()
