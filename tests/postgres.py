@@ -2,9 +2,12 @@
 
 The cluster lives in a temporary folder and answers on a free loopback port,
 trusting every local connection, with fsync off (nothing in it outlives the
-session). PostgreSQL refuses to run as root, so when the tests do (as CI
-does) the folder is handed to ``nobody`` and the server's programs run as
-that user; the tests themselves connect over TCP, as the service does.
+session). Its databases compare text by a language's rules (ICU's English), as
+a server set up with a locale does, not by code point as SQLite does: so the
+tests see whether the catalog's orders depend on the server's locale.
+PostgreSQL refuses to run as root, so when the tests do (as CI does) the
+folder is handed to ``nobody`` and the server's programs run as that user; the
+tests themselves connect over TCP, as the service does.
 """
 
 from __future__ import annotations
