@@ -6,6 +6,7 @@ A helper that one module alone uses stays in that module; fixtures are in ``conf
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.policy
 import io
@@ -15,15 +16,19 @@ import time
 from collections.abc import Awaitable, Callable
 from email.parser import BytesParser
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import httpx
+from sqlalchemy.engine import Connection
 from tusclient.client import TusClient
 from tusclient.uploader import Uploader
 
+from app.catalog.database import make_engine
 from app.core.settings import CATALOG_DIR
 
 MiB = 1024 * 1024
+T = TypeVar("T")
 WAIT = 10  # seconds: a test that waits longer than this has failed
 TUS = {"tus-resumable": "1.0.0"}
 CHUNK = {**TUS, "content-type": "application/offset+octet-stream"}
@@ -48,6 +53,21 @@ def put_file(store: Path, name: str, data: bytes) -> Path:
 def visible(store: Path) -> list[str]:
     """The names of the files a local store shows (hidden ones left out)."""
     return sorted(path.name for path in store.iterdir() if not path.name.startswith("."))
+
+
+# --- the catalog's database ---------------------------------------------------------------------
+
+def in_database(database_url: str, work: Callable[[Connection], T]) -> T:
+    """What ``work`` returns, run in one committed transaction on the database itself, past the service."""
+    async def run() -> T:
+        engine = make_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 # --- waiting --------------------------------------------------------------------------------------

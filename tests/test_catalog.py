@@ -15,7 +15,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -29,12 +28,11 @@ from app.catalog.database import make_engine
 from app.catalog.tables import VideoRow
 from app.core.settings import Settings, SettingsError
 from app.storage.base import Entry
-from tests.helpers import create, patch, put, put_file, upload, wait_for
+from tests.helpers import create, in_database, patch, put, put_file, upload, wait_for
 from tests.servers import REPO
 
 DEEP_LIBRARY = 20_000
 NEWEST_REVISION = "0004"
-T = TypeVar("T")
 
 
 def catalog_file(store: Path) -> Path:
@@ -58,28 +56,16 @@ def admin(command: str, store: Path, database_url: str) -> subprocess.CompletedP
                           timeout=60, check=True)
 
 
-def in_database(database_url: str, work: Callable[[Connection], T]) -> T:
-    """What ``work`` returns, run in one committed transaction on the database itself, past the service."""
-    async def run() -> T:
-        engine = make_engine(database_url)
-        try:
-            async with engine.begin() as connection:
-                return await connection.run_sync(work)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
 def catalogued(database_url: str) -> list[str]:
     return in_database(database_url, lambda connection: sorted(connection.scalars(select(VideoRow.name))))
 
 
 def schema(connection: Connection) -> tuple[set[str], set[str], str]:
-    """The tables, the indexes of the videos table, and the revision of the database ``connection`` opens."""
+    """The tables, the indexes of the videos and jobs tables, and the revision of the database ``connection``
+    opens."""
     found = inspect(connection)
-    return (set(found.get_table_names()), {index["name"] for index in found.get_indexes("videos")},
-            connection.scalar(text("SELECT version_num FROM alembic_version")))
+    indexes = {index["name"] for table in ("videos", "jobs") for index in found.get_indexes(table)}
+    return (set(found.get_table_names()), indexes, connection.scalar(text("SELECT version_num FROM alembic_version")))
 
 
 # --- the schema -----------------------------------------------------------------------------------

@@ -1,17 +1,19 @@
-"""Durable jobs: the queue in the catalog's database (claims, leases, retries, progress) and the worker that runs it."""
+"""Durable jobs: the queue in the catalog's database (claims, leases, retries, progress) and the worker that runs it,
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.catalog.catalog import Catalog
 from app.catalog.database import make_engine
+from app.catalog.tables import JobRow
 from app.core.errors import NotAVideo
 from app.jobs.queue import BACKGROUND, Job, JobQueue, RetryPolicy, WorkState
 from app.jobs.runner import JobRunner, Report
@@ -19,25 +21,30 @@ from tests.helpers import WAIT
 
 pytestmark = pytest.mark.anyio
 
-MakeQueue = Callable[..., Awaitable[JobQueue]]
+MakeQueue = Callable[..., JobQueue]
 
 
 @pytest.fixture
-async def make_queue(tmp_path: Path) -> AsyncIterator[MakeQueue]:
-    """Queues over one migrated catalog database, each with its own retry policy."""
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The engine of a migrated, empty catalog database (SQLite, and PostgreSQL)."""
+    engine = make_engine(database_url)
     await Catalog(engine).migrate()
-
-    async def build(attempts: int = 3, first_delay: float = 0.0, lease: float = 30.0) -> JobQueue:
-        return JobQueue(engine, RetryPolicy(attempts, first_delay, lease))
-
-    yield build
+    yield engine
     await engine.dispose()
 
 
 @pytest.fixture
-async def queue(make_queue: MakeQueue) -> JobQueue:
-    return await make_queue()
+def make_queue(engine: AsyncEngine) -> MakeQueue:
+    """Queues over the one catalog database, each with its own retry policy."""
+    def build(attempts: int = 3, first_delay: float = 0.0, lease: float = 30.0) -> JobQueue:
+        return JobQueue(engine, RetryPolicy(attempts, first_delay, lease))
+
+    return build
+
+
+@pytest.fixture
+def queue(make_queue: MakeQueue) -> JobQueue:
+    return make_queue()
 
 
 async def _claimed(queue: JobQueue) -> Job:
@@ -79,7 +86,7 @@ async def test_a_video_is_processing_with_the_progress_its_worker_last_wrote(que
 
 
 async def test_a_job_whose_lease_ran_out_is_claimed_again_and_counts_a_try(make_queue):
-    queue = await make_queue(lease=-1)  # every lease has run out as soon as it is taken
+    queue = make_queue(lease=-1)  # every lease has run out as soon as it is taken
     await queue.enqueue("clip.mp4", "describe")
     first = await _claimed(queue)
     second = await _claimed(queue)
@@ -87,7 +94,7 @@ async def test_a_job_whose_lease_ran_out_is_claimed_again_and_counts_a_try(make_
 
 
 async def test_a_worker_that_lost_its_lease_can_no_longer_change_the_job(make_queue):
-    queue = await make_queue(lease=-1)
+    queue = make_queue(lease=-1)
     await queue.enqueue("clip.mp4", "describe")
     lost = await _claimed(queue)
     await _claimed(queue)
@@ -97,7 +104,7 @@ async def test_a_worker_that_lost_its_lease_can_no_longer_change_the_job(make_qu
 
 
 async def test_a_failed_try_waits_before_the_next_and_keeps_its_reason(make_queue):
-    queue = await make_queue(first_delay=3600)
+    queue = make_queue(first_delay=3600)
     await queue.enqueue("clip.mp4", "describe")
     await queue.fail(await _claimed(queue), "the worker stopped")
     assert await queue.claim() is None
@@ -105,7 +112,7 @@ async def test_a_failed_try_waits_before_the_next_and_keeps_its_reason(make_queu
 
 
 async def test_a_failed_try_runs_again_once_its_wait_is_over(make_queue):
-    queue = await make_queue(first_delay=0)
+    queue = make_queue(first_delay=0)
     await queue.enqueue("clip.mp4", "describe")
     await queue.fail(await _claimed(queue), "the worker stopped")
     assert (await _claimed(queue)).attempts == 2
@@ -117,7 +124,7 @@ def test_the_wait_doubles_with_each_try():
 
 
 async def test_after_its_last_try_a_job_has_failed_for_good_with_the_reason(make_queue):
-    queue = await make_queue(attempts=2, first_delay=0)
+    queue = make_queue(attempts=2, first_delay=0)
     await queue.enqueue("clip.mp4", "describe")
     await queue.fail(await _claimed(queue), "first")
     await queue.fail(await _claimed(queue), "the file could not be read")
@@ -126,7 +133,7 @@ async def test_after_its_last_try_a_job_has_failed_for_good_with_the_reason(make
 
 
 async def test_a_job_whose_worker_died_on_its_last_try_fails_for_good(make_queue):
-    queue = await make_queue(attempts=1, lease=-1)
+    queue = make_queue(attempts=1, lease=-1)
     await queue.enqueue("clip.mp4", "describe")
     await _claimed(queue)
     await queue.give_up_abandoned()
@@ -135,7 +142,7 @@ async def test_a_job_whose_worker_died_on_its_last_try_fails_for_good(make_queue
 
 
 async def test_asking_again_for_a_version_that_failed_for_good_does_not_retry_it(make_queue):
-    queue = await make_queue(attempts=1)
+    queue = make_queue(attempts=1)
     await queue.enqueue("clip.mp4", "describe", "e1")
     await queue.fail(await _claimed(queue), "unreadable")
     await queue.enqueue("clip.mp4", "describe", "e1")
@@ -194,7 +201,7 @@ async def test_the_runner_runs_a_job_with_its_kinds_handler_and_records_it_done(
 
 
 async def test_the_runner_retries_a_failing_job_until_it_fails_for_good_with_the_refusals_words(make_queue):
-    queue = await make_queue(attempts=2, first_delay=0)
+    queue = make_queue(attempts=2, first_delay=0)
     tries: list[int] = []
 
     async def unreadable(job: Job, report: Report) -> None:
@@ -208,7 +215,7 @@ async def test_the_runner_retries_a_failing_job_until_it_fails_for_good_with_the
 
 
 async def test_the_runner_does_not_show_users_the_words_of_its_own_faults(make_queue):
-    queue = await make_queue(attempts=1)
+    queue = make_queue(attempts=1)
 
     async def broken(job: Job, report: Report) -> None:
         raise RuntimeError("/secret/path/to/store")
@@ -220,7 +227,7 @@ async def test_the_runner_does_not_show_users_the_words_of_its_own_faults(make_q
 
 
 async def test_the_runner_abandons_work_whose_job_was_taken_from_it(make_queue):
-    queue = await make_queue(lease=0.3)  # a heartbeat every 0.1 s
+    queue = make_queue(lease=0.3)  # a heartbeat every 0.1 s
     started, abandoned = asyncio.Event(), asyncio.Event()
 
     async def endless(job: Job, report: Report) -> None:
@@ -252,7 +259,7 @@ async def test_a_stopped_runner_puts_its_running_job_back_in_the_queue(queue):
     assert (await _claimed(queue)).attempts == 1
 
 
-async def test_the_runner_runs_no_more_jobs_at_once_than_its_concurrency(queue, tmp_path):
+async def test_the_runner_runs_no_more_jobs_at_once_than_its_concurrency(queue, engine):
     started: list[str] = []
     two_started, release = asyncio.Event(), asyncio.Event()
 
@@ -267,8 +274,8 @@ async def test_the_runner_runs_no_more_jobs_at_once_than_its_concurrency(queue, 
     async with running(JobRunner(queue, {"describe": held}, concurrency=2, poll_seconds=WAIT)):
         async with asyncio.timeout(WAIT):
             await two_started.wait()
-        with sqlite3.connect(tmp_path / "catalog.db") as database:
-            at_once = database.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+        async with engine.connect() as connection:
+            at_once = await connection.scalar(select(func.count()).where(JobRow.status == "running"))
         release.set()
         for video in videos:
             await _settled(queue, video)

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
-from app.core.settings import CATALOG_DIR
-from tests.helpers import WAIT, processed, put_file, upload, wait_for
+from app.catalog.tables import JobRow
+from tests.helpers import WAIT, in_database, processed, put_file, upload, wait_for
 from tests.servers import REPO, ManagedProcess
 
 
@@ -61,20 +63,22 @@ def test_the_library_page_shows_a_video_as_processing_with_its_progress(make_cli
     assert 'data-status="processing"' in page and "Processing… 0%" in page
 
 
-def _job(store: Path, video: str) -> tuple[str, int]:
+def _job(database_url: str, video: str) -> tuple[str, int]:
     """The status and tries of ``video``'s describe job, as the catalog's database holds them."""
-    with sqlite3.connect(store / CATALOG_DIR / "catalog.db") as database:
-        row = database.execute("SELECT status, attempts FROM jobs WHERE video = ? AND kind = 'describe'",
-                               (video,)).fetchone()
-    return row or ("none", 0)
+    def read(connection: Connection) -> tuple[str, int]:
+        row = connection.execute(select(JobRow.status, JobRow.attempts).where(
+            JobRow.video == video, JobRow.kind == "describe")).first()
+        return (row.status, row.attempts) if row else ("none", 0)
+
+    return in_database(database_url, read)
 
 
 class WorkerProcess(ManagedProcess):
-    """``python -m app worker`` over a store, in a session of its own so that it dies with its media workers."""
+    """``python -m app worker`` with ``VIDEO_*`` settings, in a session of its own so that it dies with its
+    media workers."""
 
-    def __init__(self, store: Path, **env: str) -> None:
-        variables = {**os.environ, "VIDEO_STORAGE_DIR": str(store), **env}
-        super().__init__([sys.executable, "-m", "app", "worker"], lambda: True, cwd=REPO, env=variables,
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__([sys.executable, "-m", "app", "worker"], lambda: True, cwd=REPO, env={**os.environ, **env},
                          start_new_session=True, stderr=subprocess.DEVNULL)
 
     def kill(self) -> None:
@@ -83,11 +87,12 @@ class WorkerProcess(ManagedProcess):
 
 
 @pytest.fixture
-def start_worker(store_dir: Path):
+def start_worker(store_dir: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start workers over this test's local store (or the store their settings name)."""
     workers: list[WorkerProcess] = []
 
     def start(**env: str) -> WorkerProcess:
-        worker = WorkerProcess(store_dir, **env)
+        worker = WorkerProcess({"VIDEO_STORAGE_DIR": str(store_dir), **env})
         workers.append(worker)
         return worker
 
@@ -97,25 +102,43 @@ def start_worker(store_dir: Path):
             worker.stop()
 
 
-def test_a_worker_apart_from_the_server_does_the_servers_media_work(start_server, start_worker, sample_mp4):
-    server = start_server(VIDEO_EMBEDDED_WORKERS="0")
+def test_a_worker_apart_from_the_server_does_the_servers_media_work(start_server, start_worker, database_url,
+                                                                    sample_mp4):
+    server = start_server(VIDEO_EMBEDDED_WORKERS="0", VIDEO_DATABASE_URL=database_url)
     with httpx.Client(base_url=server.url, timeout=WAIT) as http:
         name = upload(http, sample_mp4).json()["name"]
-        start_worker()
+        start_worker(VIDEO_DATABASE_URL=database_url)
         described = processed(http, name)
     assert described["status"] == "ready" and described["poster_url"]
 
 
-def test_a_job_whose_worker_is_killed_mid_way_is_finished_by_another(start_server, start_worker, store_dir,
+def test_a_job_whose_worker_is_killed_mid_way_is_finished_by_another(start_server, start_worker, database_url,
                                                                        sample_mp4):
-    server = start_server(VIDEO_EMBEDDED_WORKERS="0", VIDEO_JOB_LEASE_SECONDS="2")
+    settings = {"VIDEO_DATABASE_URL": database_url, "VIDEO_JOB_LEASE_SECONDS": "2"}
+    server = start_server(VIDEO_EMBEDDED_WORKERS="0", **settings)
     with httpx.Client(base_url=server.url, timeout=WAIT) as http:
         name = upload(http, sample_mp4).json()["name"]
-        doomed = start_worker(VIDEO_JOB_LEASE_SECONDS="2")
-        assert wait_for(lambda: _job(store_dir, name)[0] == "running", timeout=WAIT)
+        doomed = start_worker(**settings)
+        assert wait_for(lambda: _job(database_url, name)[0] == "running", timeout=WAIT)
         doomed.kill()
-        assert _job(store_dir, name) == ("running", 1), "the job ended before its worker could be killed"
-        start_worker(VIDEO_JOB_LEASE_SECONDS="2")
+        assert _job(database_url, name) == ("running", 1), "the job ended before its worker could be killed"
+        start_worker(**settings)
         described = processed(http, name)
     assert (described["status"], described["poster_url"] is not None) == ("ready", True)
-    assert _job(store_dir, name) == ("done", 2)
+    assert _job(database_url, name) == ("done", 2)
+
+
+def test_two_instances_and_two_workers_share_one_postgresql_and_one_bucket(start_server, start_worker, seaweed,
+                                                                          postgres_url, tmp_path, sample_mp4):
+    shared = {**seaweed.env("videos", tmp_path.name), "VIDEO_DATABASE_URL": postgres_url}
+    instances = [start_server(VIDEO_EMBEDDED_WORKERS="0", VIDEO_STAGING_DIR=str(tmp_path / f"api-{number}"),
+                              **shared) for number in (1, 2)]
+    for number in (1, 2):
+        start_worker(VIDEO_STAGING_DIR=str(tmp_path / f"worker-{number}"), **shared)
+    with httpx.Client(base_url=instances[0].url, timeout=WAIT) as first:
+        name = upload(first, sample_mp4).json()["name"]
+    with httpx.Client(base_url=instances[1].url, timeout=WAIT) as second:
+        described = processed(second, name)
+        poster = second.get(described["poster_url"])
+    assert (described["status"], described["width"], poster.headers["content-type"]) == ("ready", 320, "image/jpeg")
+    assert _job(postgres_url, name) == ("done", 1)

@@ -185,13 +185,19 @@ class Catalog:
         if known is not None and _describes(known, version):
             return identity_of(known)
         now = time.time()
-        described = {"size": version.size, "modified": version.modified, "etag": version.etag,
-                     "media": version.media, "problem": version.problem, "has_poster": version.has_poster,
-                     "updated": now}
+        described = _described_columns(version, now)
         statement = self._insert(VideoRow).values({**_new_row(version.name, now), **described})
         returned = await self._execute(statement.on_conflict_do_update(
             index_elements=[VideoRow.name], set_=described).returning(*_IDENTITY))
         return Identity(*returned)  # an upsert always returns its row
+
+    async def redescribe(self, version: Version) -> None:
+        """Make ``version`` what the catalog holds for a video it holds; one removed meanwhile stays removed.
+
+        What background work records: a video deleted while its job ran must not come back.
+        """
+        await self._execute(update(VideoRow).where(VideoRow.name == version.name)
+                            .values(_described_columns(version, time.time())))
 
     async def edit(self, name: str, changes: Mapping[str, str]) -> Identity | None:
         """Set the title and/or description (``changes``) of the video under ``name``; None if none is catalogued.
@@ -280,6 +286,12 @@ def identity_of(row: VideoRow) -> Identity:
 def _describes(row: VideoRow, version: Version) -> bool:
     return (row.etag, row.size, row.modified, row.media, row.problem, row.has_poster) == (
         version.etag, version.size, version.modified, version.media, version.problem, version.has_poster)
+
+
+def _described_columns(version: Version, now: float) -> dict[str, Any]:
+    """The columns a description of a version sets (and ``updated``, as any request's write)."""
+    return {"size": version.size, "modified": version.modified, "etag": version.etag, "media": version.media,
+            "problem": version.problem, "has_poster": version.has_poster, "updated": now}
 
 
 def _new_row(name: str, now: float) -> dict[str, Any]:

@@ -246,7 +246,7 @@ class Library:
                 source.close()
             report(1.0)
             if await self._is_current(job.video, source.etag):
-                await self._catalogued(source, job.video, derived, describe=False)
+                await self._catalog.redescribe(_version(job.video, source, derived))
         except NotFound:
             return
 
@@ -281,10 +281,7 @@ class Library:
 
         The row comes before the job: a scan drops the jobs of videos it does not find in the catalog.
         """
-        media = derived.media if derived else None
-        version = Version(name, source.size, source.last_modified, derived.source_etag if derived else None,
-                          asdict(media) if media else None, derived.problem if derived else None,
-                          derived.has_poster if derived else False)
+        version = _version(name, source, derived)
         identity = await self._catalogue(version)
         if describe:
             try:
@@ -351,6 +348,14 @@ class Library:
 
 def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+
+
+def _version(name: str, source: StoredFile, derived: _Derived | None) -> Version:
+    """The catalog's view of the opened version ``source``, described by ``derived`` (None: not yet)."""
+    if derived is None:
+        return Version(name, source.size, source.last_modified, None, None, None, False)
+    return Version(name, source.size, source.last_modified, derived.source_etag,
+                   asdict(derived.media) if derived.media else None, derived.problem, derived.has_poster)
 
 
 def _described(row: VideoRow) -> _Derived | None:
