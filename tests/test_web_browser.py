@@ -8,11 +8,12 @@ import os
 import shutil
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser import OriginServer, screenshot
-from tests.helpers import put_file, visible, wait_for
+from tests.helpers import WAIT, processed, put_file, visible, wait_for
 from tests.proxy import CuttingProxy
 
 
@@ -121,6 +122,8 @@ def test_a_video_plays_to_its_end(page, server, store_dir, sample_mp4):
 
 def test_seeking_fetches_a_range_answered_206_while_playback_goes_on(page, server, store_dir, large_mp4):
     shutil.copyfile(large_mp4, store_dir / "large.mp4")
+    with httpx.Client(base_url=server.url, timeout=WAIT) as http:
+        processed(http, "large.mp4")  # described first, so that no probe competes with the playback
     ranged = []
     page.on("response", lambda response: ranged.append((response.request.headers.get("range"), response.status))
             if "/get_video_by_name/large.mp4" in response.url else None)
