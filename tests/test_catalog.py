@@ -29,10 +29,11 @@ from app.catalog.tables import VideoRow
 from app.core.settings import Settings, SettingsError
 from app.storage.base import Entry
 from tests.helpers import create, in_database, patch, put, put_file, upload, wait_for
+from tests.media import make_video
 from tests.servers import REPO
 
 DEEP_LIBRARY = 20_000
-NEWEST_REVISION = "0004"
+NEWEST_REVISION = "0005"
 
 
 def catalog_file(store: Path) -> Path:
@@ -198,7 +199,8 @@ def test_a_cursor_this_server_did_not_hand_out_is_400(client):
 @pytest.mark.anyio
 @pytest.mark.parametrize(("sort", "searched"), [("newest", "ix_videos_newest (modified<?)"),
                                                 ("title", "ix_videos_title (title>?)"),
-                                                ("size", "ix_videos_largest (size<?)")])
+                                                ("size", "ix_videos_largest (size<?)"),
+                                                ("duration", "ix_videos_longest (duration<?)")])
 async def test_a_deep_cursor_page_of_a_large_catalog_is_a_search_of_its_order_s_index(tmp_path, sort, searched):
     url = f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}"
     catalog = Catalog(make_engine(url))
@@ -216,6 +218,92 @@ async def test_a_deep_cursor_page_of_a_large_catalog_is_a_search_of_its_order_s_
         plan = " | ".join(row[-1] for row in database.execute(f"EXPLAIN QUERY PLAN {sql}"))
     assert f"SEARCH videos USING INDEX {searched}" in plan
     assert "TEMP B-TREE" not in plan
+
+
+def test_duration_pages_walk_every_video_once_longest_first(client, tmp_path):
+    for name, seconds in (("short.mp4", 0.4), ("long.mp4", 1.2), ("middle.mp4", 0.8)):
+        assert upload(client, make_video(tmp_path / name, seconds=seconds, audio_codec=None)).status_code == 201
+    assert walk(client, sort="duration", limit=2) == ["long.mp4", "middle.mp4", "short.mp4"]
+
+
+def test_a_video_whose_duration_is_not_known_yet_comes_last_by_duration(client, store_dir, tmp_path):
+    assert upload(client, make_video(tmp_path / "known.mp4", seconds=0.4, audio_codec=None)).status_code == 201
+    put_file(store_dir, "unknown.mp4", b"not described yet")
+    client.get("/video/unknown.mp4")
+    assert walk(client, sort="duration", limit=1) == ["known.mp4", "unknown.mp4"]
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+def found(client, query: str, **params) -> list[str]:
+    """The names ``GET /video?q=query`` finds, every page of them, in the order asked."""
+    return walk(client, q=query, **params)
+
+
+@pytest.fixture
+def titled(client, store_dir) -> None:
+    """Four videos with titles to search."""
+    titles = {"a.mp4": "Holiday at the beach", "b.mp4": "Beach volleyball final", "c.mp4": "Mountain holiday",
+              "d.mp4": "Été à Montréal"}
+    for name in titles:
+        put_file(store_dir, name, b"x")
+    for name, title in titles.items():
+        assert client.patch(f"/video/{name}", json={"title": title}).status_code == 200
+
+
+def test_a_search_finds_the_videos_whose_title_holds_the_word(client, titled):
+    assert found(client, "beach", sort="title") == ["b.mp4", "a.mp4"]
+
+
+def test_a_search_finds_only_the_videos_that_hold_every_word(client, titled):
+    assert found(client, "holiday beach") == ["a.mp4"]
+
+
+def test_a_search_matches_the_start_of_a_word_in_any_case(client, titled):
+    assert found(client, "HOLI", sort="title") == ["a.mp4", "c.mp4"]
+
+
+def test_a_search_finds_words_with_letters_beyond_ascii(client, titled):
+    assert found(client, "Montréal") == ["d.mp4"]
+
+
+def test_a_search_finds_words_of_file_names(client, store_dir):
+    for name in ("birthday-party.mp4", "garden.mp4"):
+        put_file(store_dir, name, b"x")
+    assert found(client, "party") == ["birthday-party.mp4"]
+
+
+def test_a_search_follows_a_changed_title(client, titled):
+    assert client.patch("/video/c.mp4", json={"title": "Glacier"}).status_code == 200
+    assert (found(client, "glacier"), found(client, "mountain")) == (["c.mp4"], [])
+
+
+def test_a_search_forgets_a_deleted_video(client, titled):
+    assert client.delete("/video/a.mp4").status_code == 204
+    assert found(client, "beach") == ["b.mp4"]
+
+
+def test_a_search_pages_by_cursor_and_counts_what_it_finds(client, store_dir):
+    for number in range(5):
+        put_file(store_dir, f"match-{number}.mp4", b"x")
+    put_file(store_dir, "other.mp4", b"x")
+    first = client.get("/video", params={"q": "match", "limit": 2}).json()
+    assert (first["total"], len(found(client, "match", limit=2))) == (5, 5)
+
+
+@pytest.mark.parametrize("query", ['"', "beach*", "NEAR(beach holiday)", "beach & !holiday", "a:* | b", "-- ;"])
+def test_query_syntax_in_a_search_is_only_a_separator(client, titled, query):
+    answer = client.get("/video", params={"q": query})
+    assert answer.status_code == 200
+    assert {video["name"] for video in answer.json()["videos"]} <= {"a.mp4", "b.mp4"}
+
+
+def test_a_search_of_no_words_finds_nothing(client, titled):
+    assert found(client, "?!") == []
+
+
+def test_an_empty_or_overlong_search_is_422(client):
+    assert [client.get("/video", params={"q": query}).status_code for query in ("", "x" * 201)] == [422, 422]
 
 
 # --- following the store --------------------------------------------------------------------------

@@ -28,6 +28,9 @@ from app.uploads.receive import FILE_FIELD, receive_multipart_file, receive_raw_
 
 router = APIRouter()
 
+MAX_QUERY_CHARACTERS = 200
+"""A bound on what one search may ask the database to match."""
+
 EVENTS_RETRY_MS = 2000
 """How soon a browser's EventSource reconnects after a dropped events stream."""
 
@@ -99,14 +102,17 @@ async def list_videos(
                                description="next_cursor of the previous page; leave out for the first"),
     offset: int = Query(0, ge=0, le=MAX_OFFSET,
                         description="rows to skip, for clients that page by offset; ignored with cursor"),
-    sort: Sort = Query(DEFAULT_SORT, description="newest first, by title A to Z, or largest first; "
+    sort: Sort = Query(DEFAULT_SORT, description="newest first, by title A to Z, largest first or longest first; "
                                                   "a cursor continues the order it was handed out for"),
+    q: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARACTERS,
+                          description="only the videos whose title or file name holds each of these words "
+                                      "(as a word or the start of one, in any case); keep it on the following pages"),
     services: Services = Depends(get_services),
 ) -> VideoPage:
-    """The library a page at a time, newest first unless ``sort`` says otherwise: follow ``next_cursor``
-    (each page costs the same at any depth)."""
+    """The library a page at a time, newest first unless ``sort`` says otherwise, all of it or what ``q``
+    finds: follow ``next_cursor`` (each page costs the same at any depth)."""
     response.headers["cache-control"] = DESCRIPTION_CACHING
-    page = await services.library.page(limit, cursor, offset, sort)
+    page = await services.library.page(limit, cursor, offset, sort, q)
     following = offset + limit
     by_offset = cursor is None
     return VideoPage(

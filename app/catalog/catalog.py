@@ -18,11 +18,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.catalog.database import migrate, write
+from app.catalog.search import matching
 from app.catalog.tables import VideoRow
 from app.core.errors import InvalidCursor
 from app.storage.base import Entry
@@ -84,8 +85,10 @@ SORTS = {
     "newest": Sort(VideoRow.modified, descending=True),
     "title": Sort(VideoRow.title, descending=False),
     "size": Sort(VideoRow.size, descending=True),
+    "duration": Sort(VideoRow.duration, descending=True),
 }
-"""The orders ``GET /video?sort=`` offers: newest first (the default), by title A to Z, largest first.
+"""The orders ``GET /video?sort=`` offers: newest first (the default), by title A to Z, largest first,
+longest first.
 
 Each has an index of its own (``tables.py``), so a page walks it in any order, at any depth.
 """
@@ -119,9 +122,10 @@ def _is_key_of(sort: Sort, key: Any) -> bool:
     return isinstance(key, python_type)
 
 
-def page_statement(limit: int, cursor: str | None = None, offset: int = 0,
-                   sort: str = DEFAULT_SORT) -> Select[tuple[VideoRow]]:
-    """The one query of a page in order ``sort``, ties by name, one row more than asked to know if more follow.
+def page_statement(limit: int, cursor: str | None = None, offset: int = 0, sort: str = DEFAULT_SORT,
+                   found: ColumnElement[bool] | None = None) -> Select[tuple[VideoRow]]:
+    """The one query of a page in order ``sort``, ties by name, one row more than asked to know if more follow;
+    of the videos a search ``found`` (``search.matching``), or of all.
 
     A cursor page starts with a range search on the order's index (``modified <= m`` newest first),
     so it costs what the page holds at any depth; an offset page (kept for older clients) walks the
@@ -130,6 +134,8 @@ def page_statement(limit: int, cursor: str | None = None, offset: int = 0,
     order = SORTS[sort]
     column = order.column
     query = select(VideoRow).order_by(column.desc() if order.descending else column, VideoRow.name).limit(limit + 1)
+    if found is not None:
+        query = query.where(found)
     if cursor is None:
         return query.offset(offset)
     key, name = decode_cursor(sort, cursor)
@@ -156,16 +162,24 @@ class Catalog:
         """Bring the schema to the newest revision, off the event loop (Alembic blocks)."""
         await asyncio.to_thread(migrate, self.engine.url.render_as_string(hide_password=False))
 
-    async def page(self, limit: int, cursor: str | None = None, offset: int = 0,
-                   sort: str = DEFAULT_SORT) -> CatalogPage:
+    async def page(self, limit: int, cursor: str | None = None, offset: int = 0, sort: str = DEFAULT_SORT,
+                   query: str | None = None) -> CatalogPage:
+        """A page in order ``sort``; of the videos the search ``query`` finds, when there is one."""
+        statement = page_statement(limit, cursor, offset, sort, self._found(query))
         async with self._sessions() as session:
-            rows = list((await session.scalars(page_statement(limit, cursor, offset, sort))).all())
+            rows = list((await session.scalars(statement)).all())
         more = len(rows) > limit
         return CatalogPage(rows[:limit], encode_cursor(sort, rows[limit - 1]) if more else None)
 
-    async def count(self) -> int:
+    async def count(self, query: str | None = None) -> int:
+        """How many videos the catalog holds, or the search ``query`` finds."""
+        statement = select(func.count()).select_from(VideoRow)
+        found = self._found(query)
         async with self._sessions() as session:
-            return await session.scalar(select(func.count()).select_from(VideoRow)) or 0
+            return await session.scalar(statement if found is None else statement.where(found)) or 0
+
+    def _found(self, query: str | None) -> ColumnElement[bool] | None:
+        return None if query is None else matching(query, self.engine.dialect.name)
 
     async def get(self, name: str) -> VideoRow | None:
         async with self._sessions() as session:
@@ -242,8 +256,9 @@ class Catalog:
 
     async def _add(self, entries: list[Entry], now: float) -> None:
         for batch in _batches(entries):
-            rows = [{**_new_row(entry.name, now), "size": entry.size, "modified": entry.modified, "etag": None,
-                     "media": None, "problem": None, "has_poster": False, "updated": now} for entry in batch]
+            rows = [{**_new_row(entry.name, now), "size": entry.size, "modified": entry.modified, "duration": 0.0,
+                     "etag": None, "media": None, "problem": None, "has_poster": False, "updated": now}
+                    for entry in batch]
             await self._execute(self._insert(VideoRow).values(rows).on_conflict_do_nothing(
                 index_elements=[VideoRow.name]))
 
@@ -251,7 +266,7 @@ class Catalog:
         table = VideoRow.__table__
         statement = (update(table)
                      .where(and_(table.c.name == bindparam("key"), table.c.updated < listed_at))
-                     .values(size=bindparam("new_size"), modified=bindparam("new_modified"), etag=None,
+                     .values(size=bindparam("new_size"), modified=bindparam("new_modified"), duration=0.0, etag=None,
                              media=None, problem=None, has_poster=False, updated=now))
         for batch in _batches(entries):
             async with self.engine.begin() as connection:
@@ -290,8 +305,9 @@ def _describes(row: VideoRow, version: Version) -> bool:
 
 def _described_columns(version: Version, now: float) -> dict[str, Any]:
     """The columns a description of a version sets (and ``updated``, as any request's write)."""
-    return {"size": version.size, "modified": version.modified, "etag": version.etag, "media": version.media,
-            "problem": version.problem, "has_poster": version.has_poster, "updated": now}
+    duration = (version.media or {}).get("duration") or 0.0
+    return {"size": version.size, "modified": version.modified, "duration": duration, "etag": version.etag,
+            "media": version.media, "problem": version.problem, "has_poster": version.has_poster, "updated": now}
 
 
 def _new_row(name: str, now: float) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class VideoRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     size: Mapped[int] = mapped_column(BigInteger)
     modified: Mapped[float]
+    duration: Mapped[float] = mapped_column(default=0.0)
     etag: Mapped[str | None] = mapped_column(String(128))
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     problem: Mapped[str | None] = mapped_column(Text)
@@ -51,6 +52,11 @@ BY_TITLE = Index("ix_videos_title", VideoRow.title, VideoRow.name)
 """Pages by title, A to Z (by code point, on either backend)."""
 LARGEST_FIRST = Index("ix_videos_largest", VideoRow.size.desc(), VideoRow.name)
 """Pages by size, largest first."""
+LONGEST_FIRST = Index("ix_videos_longest", VideoRow.duration.desc(), VideoRow.name)
+"""Pages by duration, longest first (a video whose duration is not known yet counts as 0 s).
+
+The search's own structures are not declared here: they are one backend's each (an FTS5 table and its
+triggers on SQLite, an expression index on PostgreSQL), made by migration 0005 (see ``search.py``)."""
 
 
 class JobRow(Base):

@@ -184,19 +184,20 @@ class Library:
             raise NotFound(name)
         return replace(record, identity=identity)
 
-    async def page(self, limit: int, cursor: str | None = None, offset: int = 0,
-                   sort: str = DEFAULT_SORT) -> LibraryPage:
-        """A page of the library from the catalog in order ``sort``: after ``cursor``, or ``offset`` rows in.
+    async def page(self, limit: int, cursor: str | None = None, offset: int = 0, sort: str = DEFAULT_SORT,
+                   query: str | None = None) -> LibraryPage:
+        """A page of the library from the catalog in order ``sort``: after ``cursor``, or ``offset`` rows in;
+        of the videos whose titles or names hold the words of ``query``, when there is one.
 
         Answered from the catalog alone: a row not described yet is listed with what the catalog knows
         and the state of its description's job.
         """
         await self.ready()
-        found = await self._catalog.page(limit, cursor, offset, sort)
+        found = await self._catalog.page(limit, cursor, offset, sort, query)
         states = await self._jobs.states(row.name for row in found.videos)
         records = [_record(row, identity_of(row), _described(row), states.get(row.name, READY))
                    for row in found.videos]
-        return LibraryPage(records, await self._catalog.count(), found.next_cursor)
+        return LibraryPage(records, await self._catalog.count(query), found.next_cursor)
 
     async def delete(self, name: str) -> None:
         """Remove a video and its sidecars from the store, and it and its jobs from the catalog."""
