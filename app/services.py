@@ -13,13 +13,14 @@ from starlette.requests import Request
 from app.catalog.catalog import Catalog
 from app.catalog.database import make_engine
 from app.core.settings import Settings
-from app.jobs.queue import JobQueue, RetryPolicy
-from app.jobs.runner import JobRunner
-from app.library.videos import DESCRIBE, Library
+from app.jobs.kinds import DESCRIBE, FASTSTART
+from app.jobs.queue import Job, JobQueue, RetryPolicy
+from app.jobs.runner import JobRunner, Report
+from app.library.videos import Library, VideoRecord
 from app.media.workers import MediaWorkers
 from app.storage.base import Store
 from app.storage.local import LocalStore
-from app.uploads.ingest import IngestPipeline
+from app.uploads.ingest import IngestPipeline, Ingested
 from app.uploads.local_sessions import LocalUploadSessions
 from app.uploads.sessions import UploadSessions
 
@@ -49,12 +50,23 @@ class Services:
                                             settings.job_lease_seconds))
         library = Library(store, job_media, Catalog(engine), jobs)
         return cls(settings, store, library, uploads, media, job_media,
-                   IngestPipeline(store, media, settings.accept_any_file), jobs)
+                   IngestPipeline(store, media, job_media, settings.accept_any_file, settings.inline_faststart_bytes),
+                   jobs)
 
     def worker(self, concurrency: int) -> JobRunner:
         """A worker that runs this service's jobs, ``concurrency`` at a time."""
-        return JobRunner(self.jobs, {DESCRIBE: self.library.run_describe}, concurrency,
-                         self.settings.job_poll_seconds)
+        handlers = {DESCRIBE: self.library.run_describe, FASTSTART: self._faststart}
+        return JobRunner(self.jobs, handlers, concurrency, self.settings.job_poll_seconds)
+
+    async def catalogue(self, ingested: Ingested) -> VideoRecord:
+        """Catalog what an ingest published, and ask for the work it still needs; its record."""
+        return await self.library.added(ingested.name, ingested.media, ingested.needs_faststart)
+
+    async def _faststart(self, job: Job, report: Report) -> None:
+        """The ``faststart`` job: the upload with its index first, then (as for any upload) its description."""
+        ingested = await self.ingest.faststart_stored(job.video, job.etag, report)
+        if ingested is not None:
+            await self.catalogue(ingested)
 
     async def close(self) -> None:
         """Stop the media workers and let go of the catalog's connections."""

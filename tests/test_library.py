@@ -51,6 +51,22 @@ def test_mp4_with_index_at_the_end_is_stored_with_index_first(client, store_dir,
     assert not moov_after_mdat(store_dir / name)
 
 
+def test_a_large_upload_is_stored_as_sent_while_a_job_moves_its_index_first(make_client, store_dir,
+                                                                               sample_mp4_moov_last):
+    client = make_client(inline_faststart_bytes=0, embedded_workers=0)  # every upload is large; no worker yet
+    answer = upload(client, sample_mp4_moov_last).json()
+    assert (answer["status"], answer["width"]) == ("processing", 320)
+    assert (store_dir / answer["name"]).read_bytes() == sample_mp4_moov_last.read_bytes()
+
+
+def test_a_large_upload_gets_its_index_first_and_its_poster_from_jobs(make_client, store_dir, sample_mp4_moov_last):
+    client = make_client(inline_faststart_bytes=0)
+    described = processed(client, upload(client, sample_mp4_moov_last).json()["name"])
+    assert not moov_after_mdat(store_dir / described["name"])
+    assert packets(store_dir / described["name"]) == packets(sample_mp4_moov_last)
+    assert (described["status"], client.get(described["poster_url"]).status_code) == ("ready", 200)
+
+
 def test_faststart_remux_keeps_every_packet(client, store_dir, sample_mp4_moov_last):
     name = upload(client, sample_mp4_moov_last).json()["name"]
     assert packets(store_dir / name) == packets(sample_mp4_moov_last)

@@ -125,6 +125,14 @@ def test_an_index_at_the_end_is_moved_first(service, sample_mp4_moov_last, tmp_p
     assert not moov_after_mdat(stored)
 
 
+def test_an_index_at_the_end_of_a_large_upload_is_moved_first_by_a_job(start_service, sample_mp4_moov_last,
+                                                                         tmp_path):
+    service = start_service(VIDEO_INLINE_FASTSTART_BYTES="0")
+    stored = tmp_path / "stored.mp4"
+    stored.write_bytes(httpx.get(uploaded_to(service, sample_mp4_moov_last)["video_url"]).content)
+    assert not moov_after_mdat(stored)
+
+
 def test_the_library_lists_describes_and_shows_posters(service, sample_mp4, sample_webm):
     uploaded_to(service, sample_mp4)
     uploaded_to(service, sample_webm)

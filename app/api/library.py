@@ -89,7 +89,7 @@ async def upload_video(request: Request, services: Services = Depends(get_servic
     async with services.store.staged() as staged:
         name = await receive_multipart_file(request, staged, services.settings.max_upload_bytes)
         ingested = await services.ingest.run(staged, name, Publish.UNIQUE)
-    info = video_info(await services.library.added(ingested.name, ingested.media), request, services.settings)
+    info = video_info(await services.catalogue(ingested), request, services.settings)
     return JSONResponse(info.model_dump(), status_code=201, headers={"location": info.video_url})
 
 
@@ -189,7 +189,7 @@ async def put_video(name: str, request: Request, services: Services = Depends(ge
         async with _write_locks[name]:
             existed = await _check_write_preconditions(request, services, name)
             ingested = await services.ingest.run(staged, name, mode)
-    info = video_info(await services.library.added(ingested.name, ingested.media), request, services.settings)
+    info = video_info(await services.catalogue(ingested), request, services.settings)
     status = 200 if existed else 201
     headers = {} if existed else {"location": video_url(request, services.settings, name)}
     return JSONResponse(info.model_dump(), status_code=status, headers=headers)

@@ -259,7 +259,7 @@ async def _complete(services: Services, session: Session) -> Session:
         raise
     finished = await services.uploads.finish(session, ingested.name)
     try:
-        await services.library.added(ingested.name, ingested.media)
+        await services.catalogue(ingested)
     except NotFound:  # deleted again at once: nothing to catalog
         pass
     return finished

@@ -29,6 +29,7 @@ from app.catalog.catalog import DEFAULT_SORT, SORTS, Catalog, Identity, Version,
 from app.catalog.tables import VideoRow
 from app.core.errors import NotFound, StorageFull
 from app.core.media_types import content_type_for
+from app.jobs.kinds import DESCRIBE, FASTSTART
 from app.jobs.queue import BACKGROUND, READY, Job, JobQueue, WorkState
 from app.jobs.runner import Report
 from app.media.info import MediaInfo, browser_playback
@@ -69,9 +70,6 @@ NO_ROOM_TO_QUEUE = WorkState("failed", 0.0, "the server has no room on its disk 
 
 SORT_NAMES = tuple(SORTS)
 """The orders a page of the library can be in (``DEFAULT_SORT`` unless asked)."""
-
-DESCRIBE = "describe"
-"""The kind of job that probes a version and makes its poster."""
 
 PROBE_VERSION = 2
 """Raised when probing learns to say more, or to say it right (2: codecs named as codecs, not decoders).
@@ -162,15 +160,16 @@ class Library:
         if row is not None and row.etag == source.etag:
             return _record(row, identity_of(row), _described(row), await self._state(name))
         derived = await self._cached(name, source.etag)
-        return await self._catalogued(source, name, derived, describe=derived is None)
+        return await self._catalogued(source, name, derived, DESCRIBE if derived is None else None)
 
-    async def added(self, name: str, media: MediaInfo | None) -> VideoRecord:
+    async def added(self, name: str, media: MediaInfo | None, needs_faststart: bool = False) -> VideoRecord:
         """Catalog the version an upload just stored under ``name``, with the ``media`` its check found, and
-        have it described (its poster made) by a job; its record."""
+        have it described (its poster made) by a job, after a job has moved its index first if it
+        ``needs_faststart``; its record."""
         await self.ready()
         source = await self._validators(name)
         checked = _Derived(source.etag, media, None, False) if media else None
-        return await self._catalogued(source, name, checked, describe=True)
+        return await self._catalogued(source, name, checked, FASTSTART if needs_faststart else DESCRIBE)
 
     async def edit(self, name: str, changes: Mapping[str, str]) -> VideoRecord:
         """Give the video under ``name`` a new title and/or description (``changes``); its record as edited.
@@ -276,17 +275,17 @@ class Library:
         return await self._jobs.state(name) or READY
 
     async def _catalogued(self, source: StoredFile, name: str, derived: _Derived | None,
-                          describe: bool) -> VideoRecord:
-        """Record ``source``'s version (described by ``derived``, or not yet) in the catalog, and have a job
-        describe it if ``describe``; its record.
+                          work: str | None) -> VideoRecord:
+        """Record ``source``'s version (described by ``derived``, or not yet) in the catalog, and ask a job of
+        kind ``work`` (if any) to work on it; its record.
 
         The row comes before the job: a scan drops the jobs of videos it does not find in the catalog.
         """
         version = _version(name, source, derived)
         identity = await self._catalogue(version)
-        if describe:
+        if work is not None:
             try:
-                await self._jobs.enqueue(name, DESCRIBE, source.etag)
+                await self._jobs.enqueue(name, work, source.etag)
             except StorageFull:
                 log.warning("no room to queue the description of %r", name)
                 return _record(version, identity, derived, NO_ROOM_TO_QUEUE)

@@ -4,33 +4,43 @@ Whatever way the bytes arrived (a form, a raw PUT, a resumable upload), they
 sit in a staged file on local disk. Here they are proven to be a whole video
 (NotAVideo otherwise), rewritten with the MP4 index first when a browser would
 otherwise have to fetch the end of the file before playing, and published.
+Rewriting a large upload takes a while, so above ``VIDEO_INLINE_FASTSTART_BYTES``
+the upload is published as sent (it plays, once a player has fetched its end)
+and a ``faststart`` job rewrites it in the background (``faststart_stored``).
 """
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from app.core.errors import NotAVideo
+from app.core.errors import NotAVideo, NotFound
+from app.jobs.runner import Report
 from app.media.info import MediaInfo
 from app.media.workers import MediaWorkers
-from app.storage.base import Publish, StagedFile, Store
+from app.storage.base import Publish, StagedFile, Store, StoredFile
 
 
 @dataclass(frozen=True)
 class Ingested:
-    """A published upload: the name it got, and the media its check found (None: stored as any file)."""
+    """A published upload: the name it got, the media its check found (None: stored as any file), and
+    whether its index still has to be moved first (by a job)."""
 
     name: str
     media: MediaInfo | None
+    needs_faststart: bool = False
 
 
 class IngestPipeline:
     """Validate, faststart and publish uploads into one store."""
 
-    def __init__(self, store: Store, media: MediaWorkers, accept_any_file: bool) -> None:
+    def __init__(self, store: Store, media: MediaWorkers, background: MediaWorkers, accept_any_file: bool,
+                 inline_faststart_bytes: int) -> None:
         self._store = store
         self._media = media
+        self._background = background
         self._accept_any_file = accept_any_file
+        self._inline_faststart_bytes = inline_faststart_bytes
 
     async def run(self, staged: StagedFile, name: str, mode: Publish) -> Ingested:
         """Validate, faststart and publish ``staged`` as ``name``; what was published.
@@ -44,8 +54,61 @@ class IngestPipeline:
             if not self._accept_any_file:
                 raise
             return Ingested(await self._store.publish(staged, name, mode), None)
+        if check.needs_faststart and staged.measure() > self._inline_faststart_bytes:
+            return Ingested(await self._store.publish(staged, name, mode), check.info, needs_faststart=True)
         if check.needs_faststart:
             async with self._store.staged() as remuxed:
                 if await self._media.remux_faststart(str(staged.path), str(remuxed.path), name, check.info.container):
                     return Ingested(await self._store.publish(remuxed, name, mode), check.info)
         return Ingested(await self._store.publish(staged, name, mode), check.info)
+
+    async def faststart_stored(self, name: str, etag: str | None, report: Report) -> Ingested | None:
+        """The ``faststart`` job: rewrite the stored version ``etag`` of ``name`` with its index first.
+
+        What is stored under ``name`` then (the rewrite, or the original when it cannot be rewritten);
+        None when that version is no longer stored (replaced or deleted: its successor has work of its own).
+        The rewrite is staged and published only if the version is still the one rewritten, so a job
+        that dies or is tried again leaves nothing half-written. The media workers are the background
+        ones (niced).
+        """
+        try:
+            source = await self._store.open(name)
+        except NotFound:
+            return None
+        async with AsyncExitStack() as cleanup:
+            cleanup.callback(source.close)
+            if etag is not None and source.etag != etag:
+                return None
+            location = await self._local_copy(source, cleanup)
+            check = await self._background.validate_upload(location, name)
+            report(0.2)
+            remuxed = await cleanup.enter_async_context(self._store.staged())
+            rewritten = check.needs_faststart and await self._background.remux_faststart(
+                location, str(remuxed.path), name, check.info.container)
+            report(0.8)
+            if not await self._still_stored(name, source.etag):
+                return None
+            if rewritten:
+                return Ingested(await self._store.publish(remuxed, name, Publish.REPLACE), check.info)
+            return Ingested(name, check.info)
+
+    async def _local_copy(self, source: StoredFile, cleanup: AsyncExitStack) -> str:
+        """A path of ``source``'s bytes on local disk: the file itself in a local store; for an object, a
+        staged copy (FFmpeg rewrites an MP4 by seeking in it, which a URL does badly)."""
+        location = await source.media_location()
+        if not location.startswith(("http://", "https://")):
+            return location
+        copy = await cleanup.enter_async_context(self._store.staged())
+        copy.require(source.size)
+        async for chunk in source.chunks(0, source.size):
+            copy.write(chunk)
+        copy.sync()
+        return str(copy.path)
+
+    async def _still_stored(self, name: str, etag: str) -> bool:
+        try:
+            current = await self._store.open(name)
+        except NotFound:
+            return False
+        current.close()
+        return current.etag == etag

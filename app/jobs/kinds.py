@@ -1,0 +1,6 @@
+"""The kinds of media work, each run by the handler a worker registers for it (``app/services.py``)."""
+
+DESCRIBE = "describe"
+"""Probe the stored version of a video and make its poster (``Library.run_describe``)."""
+FASTSTART = "faststart"
+"""Move the index of a large MP4 upload to its front, then describe it (``IngestPipeline.faststart_stored``)."""
