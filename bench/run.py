@@ -34,11 +34,17 @@ sys.path.insert(0, str(REPO))
 from bench.load import WRK_THREADS, BenchError  # noqa: E402
 from bench.procs import nginx_version, rss_mib  # noqa: E402
 from bench.s3 import start_s3_contenders  # noqa: E402
-from bench.scenarios import MIB, STREAMS, Bench, Measurement, Profile, Scenario, Server, check_server, scenarios  # noqa: E402
+from bench.pages import PAGE_LIMIT, PageLibrary  # noqa: E402
+from bench.scenarios import MIB, STREAMS, Bench, Measurement, Profile, Scenario, Server, check_server, stages  # noqa: E402
 from tests.servers import SERVE, NginxProcess, ServerProcess  # noqa: E402
 
-DEFAULT = Profile(full_bytes=256 * MIB, big_bytes=1024 * MIB, rounds=5, duration_s=5.0, probes=2000)
-QUICK = Profile(full_bytes=32 * MIB, big_bytes=128 * MIB, rounds=1, duration_s=2.0, probes=200)
+DEFAULT = Profile(full_bytes=256 * MIB, big_bytes=1024 * MIB, rounds=5, duration_s=5.0, probes=2000,
+                  library_sizes=(200, 20_000))
+QUICK = Profile(full_bytes=32 * MIB, big_bytes=128 * MIB, rounds=1, duration_s=2.0, probes=200,
+                library_sizes=(200, 2_000))
+PAGE_KEYS = {"page_first", "page_deep"}
+# The page rows' target: a page of the big library costs at most twice one of the small library.
+PAGE_RATIO = 0.5
 # Resource ceilings are judged on the worst round, throughputs on the median one.
 WORST_CASE_METRICS = {"idle_cpu_s", "peak_rss_mib", "rss_growth_mib", "rss_after_mib"}
 # "No CPU once clients leave", allowing for the event loop's own timers: 2.5% of a core over 2 s.
@@ -81,6 +87,8 @@ def checks(profile: Profile) -> list[Check]:
     """The issue's targets, labelled with this run's file sizes."""
     full, big = _size(profile.full_bytes), _size(profile.big_bytes)
     probes = f"abandoned probes: {profile.probes} x bytes=0-, {profile.probe_concurrency} at a time"
+    small, big = profile.library_sizes
+    page = f"/video?limit={PAGE_LIMIT} of {big:,} videos (ref: {small:,})"
     return [
         Check("full_1", "mb_per_s", f"full download of {full}, 1 client", "MB/s", ">=", 0.9, True),
         Check("full_8", "mb_per_s", f"full download of {full}, 8 clients", "MB/s", ">=", 0.9, True),
@@ -98,6 +106,10 @@ def checks(profile: Profile) -> list[Check]:
         Check("s3_ranges", "p99_ms", "  p99 latency", "ms", "", None, True),
         Check("s3_upload", "mb_per_s", f"S3: multipart upload of {big} (ref: sink)", "MB/s", "", None, False),
         Check("s3_upload", "rss_growth_mib", "  server RSS growth", "MiB", "", None, False),
+        Check("page_first", "requests_per_s", f"{page}, first page", "req/s", ">=", PAGE_RATIO, True),
+        Check("page_first", "p99_ms", "  p99 latency", "ms", "", None, True),
+        Check("page_deep", "requests_per_s", f"{page}, half way", "req/s", ">=", PAGE_RATIO, True),
+        Check("page_deep", "p99_ms", "  p99 latency", "ms", "", None, True),
     ]
 
 
@@ -120,8 +132,8 @@ def parse_args(argv: list[str] | None) -> tuple[Profile, argparse.Namespace]:
     parser.add_argument("--data-dir", type=Path, help="where the test files are made and kept (default: a temporary directory)")
     parser.add_argument("--json", type=Path, help="also write every sample and the table to this file")
     parser.add_argument("--only", type=lambda text: set(text.split(",")), metavar="KEYS",
-                        help="run only these scenarios (comma-separated keys, e.g. full_1,probes; "
-                             "the table leaves the others out)")
+                        help="run only these scenarios (comma-separated keys, e.g. full_1,probes or "
+                             "page_first,page_deep; the table leaves the others out)")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else DEFAULT
     if args.rounds is not None:
@@ -185,6 +197,15 @@ def with_service_rss(measure: Callable[[], Measurement], pid: int) -> Measuremen
     measurement = measure_once(measure)
     measurement.values.update(rss_before_mib=before, rss_after_mib=rss_mib(pid))
     return measurement
+
+
+def run_stages(bench: Bench, plan: list[list[Scenario]], processes: dict[str, subprocess.Popen]) -> Samples:
+    """Every stage's rounds in turn; a scenario key that runs in several stages gathers all its contenders."""
+    samples: Samples = {}
+    for stage in plan:
+        for key, contenders in run_rounds(bench, stage, processes).items():
+            samples.setdefault(key, {}).update(contenders)
+    return samples
 
 
 def run_rounds(bench: Bench, plan: list[Scenario], processes: dict[str, subprocess.Popen]) -> Samples:
@@ -286,6 +307,7 @@ def render(table_rows: list[dict], header: list[str], found: list[str], memory: 
               "the same multipart body to a loopback socket that discards it (nginx has no upload to compare).",
               "S3 rows: the service over a SeaweedFS store; its ranges against the same ranges fetched from",
               "SeaweedFS directly (presigned URL), its upload against the sink. The issue sets no targets there.",
+              "Page rows: the same service with the big library against itself with the small one ('nginx' column).",
               "Medians over the rounds; CPU and RSS rows show the worst round. MB = 10^6 bytes.", "",
               *memory, ""]
     lines += ["Problems (wrk non-2xx, socket errors, failures):", *("  " + p for p in found)] if found else \
@@ -355,16 +377,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.only is None or any(key.startswith("s3_") for key in args.only):
             print("starting SeaweedFS and a service over it ...", file=sys.stderr, flush=True)
             s3 = start_s3_contenders(stack, big_file, token)
+        pages = None
+        if args.only is None or args.only & PAGE_KEYS:
+            pages = PageLibrary(data_dir, service.url, settings)
+            stack.callback(pages.remove)
         bench = Bench(profile, Server("service", service.url, service.process.pid),
-                      Server("nginx", nginx.url, nginx.process.pid), full_file, big_file, token, s3)
+                      Server("nginx", nginx.url, nginx.process.pid), full_file, big_file, token, s3, pages)
         for server in (bench.service, bench.nginx):
             bench.etags[server.name] = check_server(server, bench)
         print(f"running {profile.rounds} round(s) ...", file=sys.stderr, flush=True)
-        plan = [scenario for scenario in scenarios(bench) if args.only is None or scenario.key in args.only]
+        plan = [[scenario for scenario in stage if args.only is None or scenario.key in args.only]
+                for stage in stages(bench)]
         processes = {"service": service.process, "nginx": nginx.process}
         if s3 is not None:
             processes.update({"S3 service": s3.service, "SeaweedFS": s3.seaweed})
-        samples = run_rounds(bench, plan, processes)
+        samples = run_stages(bench, plan, processes)
         found = problems(samples, nginx.errors())
 
     head = header(profile, args.quick, nginx_version(), load_before, list(settings))

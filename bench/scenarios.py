@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from bench.load import BenchError, DiscardingSink, abandoned_probes, check_first_bytes, curl_upload, wrk
+from bench.pages import PageLibrary
 from bench.procs import RssSampler, cpu_seconds, rss_mib
 from bench.s3 import S3Contenders
 
@@ -37,6 +38,7 @@ class Profile:
     rounds: int
     duration_s: float
     probes: int
+    library_sizes: tuple[int, int]  # the small library the page rows compare with, and the big one
     probe_concurrency: int = 8
     probe_read_bytes: int = 64 * 1024
     idle_s: float = 2.0
@@ -65,6 +67,7 @@ class Bench:
     big_file: Path
     token: str
     s3: S3Contenders | None = None
+    pages: PageLibrary | None = None
     etags: dict[str, str] = field(default_factory=dict)
     round: int = 0
 
@@ -175,8 +178,42 @@ def upload_to_sink(bench: Bench) -> Measurement:
     return Measurement({"mb_per_s": bench.big_file.stat().st_size / result.seconds / 1e6})
 
 
+def library_page(bench: Bench, size: int, deep: bool) -> Measurement:
+    """``GET /video?limit=20`` of a library of ``size`` videos: the first page, or one half way through it.
+
+    The catalog answers a page by an indexed range search (and the total by a count), so this is what
+    a page costs as the library grows; wrk's non-2xx count catches a page that fails.
+    """
+    assert bench.pages is not None
+    result = wrk(bench.pages.page_url(size, deep), SMALL_REQUEST_CONNECTIONS, bench.profile.duration_s)
+    return Measurement({"requests_per_s": result.requests_per_s, "p99_ms": result.p99_ms}, result.problems())
+
+
+def stages(bench: Bench) -> list[list[Scenario]]:
+    """Every scenario in run order, each with its contenders, in stages that each run all their rounds.
+
+    The page rows compare the service with a big library against itself with a small one, and the
+    library only grows (it is laid out once for each size), so the big library's measurements come last,
+    in a stage of their own, and no other workload runs with it in the store. The small library's
+    come after every other scenario of the first stage; from the second round on, the others run with
+    its 200 videos in the store, which costs them nothing (a file is opened by name; an upload adds one
+    row to the catalog).
+    """
+    small, big = bench.profile.library_sizes
+    return [[*scenarios(bench), *_page_scenarios(bench, small, "reference")],
+            _page_scenarios(bench, big, "service")]
+
+
+def _page_scenarios(bench: Bench, size: int, contender: str) -> list[Scenario]:
+    """The first and the deep page of a library of ``size``, measured as ``contender`` of the page rows."""
+    if bench.pages is None:
+        return []
+    return [Scenario(key, ((contender, partial(library_page, bench, size, deep)),))
+            for key, deep in (("page_first", False), ("page_deep", True))]
+
+
 def scenarios(bench: Bench) -> list[Scenario]:
-    """Every scenario in run order, each with its two contenders."""
+    """Every scenario but the page rows in run order, each with its two contenders."""
 
     def against_nginx(key: str, measure: Callable[[Bench, Server], Measurement]) -> Scenario:
         return Scenario(key, (("service", partial(measure, bench, bench.service)),
