@@ -8,8 +8,11 @@ them: a link's inode, size and mtime are its source's, so it has the same ETag
 and its description is found rather than probed again. The service learns of
 the new files from ``python -m app reindex`` run beside it with its settings,
 as an operator would after copying files in; the library counts as ready once
-the listing holds every video and none is still being described, since
-background describing would otherwise compete with the requests measured.
+the listing's ``total`` holds every video. Their descriptions trail behind in
+the service's worker (a job per video, about 36 a second on an idle 2-core
+machine, far fewer under load), so the pages are measured with that backlog
+queued, as they are right after someone copies a library in; waiting for it
+would take over 9 minutes for 20,000 videos.
 """
 
 from __future__ import annotations
@@ -30,15 +33,11 @@ from tests.servers import REPO
 
 PAGE_LIMIT = 20
 """The page size the rows measure, as the web pages ask for."""
-WALK_LIMIT = 500
-"""The largest page the API gives: the fewest requests to look at every video."""
 PREFIX = "bench-page-"
 POLL_S = 1.0
 REINDEX_TIME_LIMIT_S = 300.0
-# Describing a video whose sidecars exist took about 27 ms in the service's worker on a 2-core
-# machine; the wait allows several times that before the library is declared broken.
-DESCRIBE_S_PER_VIDEO = 0.1
-DESCRIBE_BASE_S = 60.0
+LISTING_TIME_LIMIT_S = 60.0
+DESCRIBE_TIME_LIMIT_S = 60.0
 
 
 class PageLibrary:
@@ -60,7 +59,7 @@ class PageLibrary:
         return f"{self._url}/video?limit={PAGE_LIMIT}&cursor={half['next_cursor']}"
 
     def grow_to(self, size: int) -> None:
-        """Make the store hold ``size`` page videos, the service's listing all of them, described."""
+        """Make the store hold ``size`` page videos and the service's listing all of them."""
         if size == self._size:
             return
         if size < self._size:
@@ -75,11 +74,9 @@ class PageLibrary:
         started = time.monotonic()
         subprocess.run([sys.executable, "-m", "app", "reindex"], cwd=REPO, env={**os.environ, **self._settings},
                        capture_output=True, check=True, timeout=REINDEX_TIME_LIMIT_S)
-        deadline = time.monotonic() + DESCRIBE_BASE_S + DESCRIBE_S_PER_VIDEO * size
-        _wait(lambda: self._listing(limit=1)["total"] == self._expected_total(), deadline,
-              f"the listing to hold {self._expected_total()} videos")
-        _wait(lambda: not self._any_processing(), deadline, f"the {size} videos to be described")
-        print(f"  listed and described in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        _wait(lambda: self._listing(limit=1)["total"] == self._expected_total(),
+              time.monotonic() + LISTING_TIME_LIMIT_S, f"the listing to hold {self._expected_total()} videos")
+        print(f"  listed in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
 
     def remove(self) -> None:
         """Take the page videos and their sidecars out of the store, so a kept data directory is as it was."""
@@ -95,7 +92,7 @@ class PageLibrary:
         make_video(self._store / _name(0), seconds=0.2, width=64, height=48, audio_codec=None)
         url = f"{self._url}/video/{_name(0)}"
         _wait(lambda: httpx.get(url, timeout=10).json()["status"] != "processing",
-              time.monotonic() + DESCRIBE_BASE_S, f"{_name(0)} to be described")
+              time.monotonic() + DESCRIBE_TIME_LIMIT_S, f"{_name(0)} to be described")
 
     def _link(self, index: int) -> None:
         """One more name for the source video, with the sidecars it was given."""
@@ -113,17 +110,6 @@ class PageLibrary:
         if answer.status_code != 200:
             raise BenchError(f"GET /video answered {answer.status_code}: {answer.text[:200]}")
         return answer.json()
-
-    def _any_processing(self) -> bool:
-        """Whether any video of the listing is still being described: a walk of every page, cut short by one."""
-        params: dict[str, object] = {"limit": WALK_LIMIT}
-        while True:
-            page = self._listing(**params)
-            if any(video["status"] == "processing" for video in page["videos"]):
-                return True
-            if page["next_cursor"] is None:
-                return False
-            params["cursor"] = page["next_cursor"]
 
 
 def _wait(condition: Callable[[], bool], deadline: float, what: str) -> None:
