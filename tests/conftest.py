@@ -17,7 +17,7 @@ from app.core.settings import Settings
 from tests.helpers import processed, put_file, store_snapshot
 from tests.media import make_video
 from tests.postgres import PostgresServer, installed_binaries
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, WorkerProcess
 
 
 class StartingClient(TestClient):
@@ -114,6 +114,23 @@ def _server_starter(base_env: dict[str, str]) -> Iterator[Callable[..., ServerPr
 def start_server(store_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start uvicorn processes with extra ``VIDEO_*`` settings over this test's local store."""
     yield from _server_starter({"VIDEO_STORAGE_DIR": str(store_dir)})
+
+
+@pytest.fixture
+def start_worker(store_dir: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``python -m app worker`` processes over this test's local store (or the store their settings
+    name), stopped after the test."""
+    workers: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        worker = WorkerProcess({"VIDEO_STORAGE_DIR": str(store_dir), **env})
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.stop()
 
 
 @pytest.fixture

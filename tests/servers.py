@@ -1,4 +1,4 @@
-"""Real server processes on free loopback ports: the service under uvicorn, and nginx.
+"""Real server processes on free loopback ports: the service under uvicorn, its workers, and nginx.
 
 Shared by the test fixtures and the benchmark so both talk to servers the way
 users do: over TCP, through the programs that run them in production.
@@ -7,6 +7,7 @@ users do: over TCP, through the programs that run them in production.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -82,6 +83,20 @@ class ServerProcess(ManagedProcess):
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, *runner, "--host", "127.0.0.1", "--port", str(self.port)]
         super().__init__(command, lambda: answers(self.url + "/healthz"), cwd=REPO, env={**os.environ, **env})
+
+
+class WorkerProcess(ManagedProcess):
+    """``python -m app worker`` with ``VIDEO_*`` settings, in a session of its own so that it dies with its
+    media workers."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        super().__init__([sys.executable, "-m", "app", "worker"], lambda: True, cwd=REPO, env={**os.environ, **env},
+                         start_new_session=True, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its media processes, as a machine that dies would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 class NginxProcess(ManagedProcess):

@@ -8,7 +8,6 @@ about SQLite alone (where its file lives, its query plans) runs on SQLite.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import subprocess

@@ -3,21 +3,13 @@ inside the server or apart from it, one of which may die mid-job."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from app.catalog.tables import JobRow
 from tests.helpers import WAIT, in_database, processed, put_file, upload, wait_for
-from tests.servers import REPO, ManagedProcess
 
 
 def test_an_upload_is_answered_with_its_media_while_its_poster_is_still_to_be_made(make_client, sample_mp4):
@@ -56,13 +48,6 @@ def test_a_file_copied_in_by_hand_is_described_in_the_background(client, store_d
     assert processed(client, "copied.mp4")["width"] == 320
 
 
-def test_the_library_page_shows_a_video_as_processing_with_its_progress(make_client, sample_mp4):
-    client = make_client(embedded_workers=0)
-    upload(client, sample_mp4)
-    page = client.get("/").text
-    assert 'data-status="processing"' in page and "Processing… 0%" in page
-
-
 def _job(database_url: str, video: str) -> tuple[str, int]:
     """The status and tries of ``video``'s describe job, as the catalog's database holds them."""
     def read(connection: Connection) -> tuple[str, int]:
@@ -71,35 +56,6 @@ def _job(database_url: str, video: str) -> tuple[str, int]:
         return (row.status, row.attempts) if row else ("none", 0)
 
     return in_database(database_url, read)
-
-
-class WorkerProcess(ManagedProcess):
-    """``python -m app worker`` with ``VIDEO_*`` settings, in a session of its own so that it dies with its
-    media workers."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        super().__init__([sys.executable, "-m", "app", "worker"], lambda: True, cwd=REPO, env={**os.environ, **env},
-                         start_new_session=True, stderr=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
-@pytest.fixture
-def start_worker(store_dir: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start workers over this test's local store (or the store their settings name)."""
-    workers: list[WorkerProcess] = []
-
-    def start(**env: str) -> WorkerProcess:
-        worker = WorkerProcess({"VIDEO_STORAGE_DIR": str(store_dir), **env})
-        workers.append(worker)
-        return worker
-
-    yield start
-    for worker in workers:
-        if worker.process.poll() is None:
-            worker.stop()
 
 
 def test_a_worker_apart_from_the_server_does_the_servers_media_work(start_server, start_worker, database_url,

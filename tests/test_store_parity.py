@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from app.media.probe import moov_after_mdat
-from tests.helpers import MiB, TUS, WAIT, parts_of, put, upload, uploaded, uploader
+from tests.helpers import MiB, TUS, WAIT, parts_of, put, uploaded, uploader
 
 
 @pytest.fixture

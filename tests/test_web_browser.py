@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 from datetime import datetime, timezone
 
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import OriginServer, screenshot
-from tests.helpers import WAIT, processed, put_file, visible, wait_for
+from tests.helpers import WAIT, processed, put_file, upload, visible, wait_for
 from tests.proxy import CuttingProxy
 
 
@@ -525,3 +526,16 @@ def test_the_pages_keep_to_their_content_security_policy(page, start_server, sto
     page.wait_for_function("document.querySelector('video').readyState >= 1")
     assert page.evaluate("window.policyViolations") == []
     assert refused == []
+
+
+def test_the_watch_page_shows_processing_then_the_poster_without_a_reload(page, start_server, start_worker,
+                                                                          sample_mp4):
+    server = start_server(VIDEO_EMBEDDED_WORKERS="0")  # nothing processes the upload until a worker starts
+    with httpx.Client(base_url=server.url, timeout=WAIT) as http:
+        name = upload(http, sample_mp4).json()["name"]
+    page.goto(f"{server.url}/watch/{name}")
+    status = page.locator(".watch-work")
+    expect(status).to_contain_text("Processing… 0%")
+    start_worker()
+    expect(status).to_have_text("Ready")
+    expect(page.locator("#player")).to_have_attribute("poster", re.compile(r"/poster\.jpg$"))

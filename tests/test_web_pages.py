@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.core.settings import Settings
-from tests.helpers import processed
+from tests.helpers import processed, upload
 from tests.media import make_video
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
@@ -48,6 +48,21 @@ def test_watch_page_notes_codecs_browsers_may_not_play(client, store_dir):
     processed(client, "hevc.mp4")
     page = client.get("/watch/hevc.mp4").text
     assert "may not play in your browser" in page
+
+
+def test_the_watch_page_says_in_words_why_processing_failed(make_client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "broken.mp4")
+    (store_dir / ".library" / "broken.mp4.json").mkdir(parents=True)  # its sidecar can be neither read nor written
+    client = make_client(job_attempts=1)
+    assert processed(client, "broken.mp4")["status"] == "failed"
+    assert "Processing failed: the server failed to process it" in client.get("/watch/broken.mp4").text
+
+
+def test_the_library_page_shows_a_video_still_processing_with_its_progress(make_client, sample_mp4):
+    client = make_client(embedded_workers=0)
+    upload(client, sample_mp4)
+    page = client.get("/").text
+    assert 'data-status="processing"' in page and "Processing… 0%" in page
 
 
 def test_watch_page_shares_its_own_address_under_the_public_base_url(make_client, store_dir, sample_mp4):
