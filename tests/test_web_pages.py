@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.core.settings import Settings
-from tests.helpers import processed, upload
+from tests.helpers import processed, put_file, upload
 from tests.media import make_video
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
@@ -63,6 +63,20 @@ def test_the_library_page_shows_a_video_still_processing_with_its_progress(make_
     upload(client, sample_mp4)
     page = client.get("/").text
     assert 'data-status="processing"' in page and "Processing… 0%" in page
+
+
+def test_the_library_page_lists_only_what_its_search_finds(client, store_dir):
+    for name in ("beach-day.mp4", "mountain.mp4"):
+        put_file(store_dir, name, b"x")
+    page = client.get("/", params={"q": "beach"}).text
+    assert ('data-name="beach-day.mp4"' in page, 'data-name="mountain.mp4"' in page) == (True, False)
+    assert 'name="q" type="search" value="beach"' in page
+
+
+def test_a_search_that_finds_nothing_says_so(client, store_dir):
+    put_file(store_dir, "mountain.mp4", b"x")
+    page = client.get("/", params={"q": "beach"}).text
+    assert "No video’s title or file name holds these words." in page
 
 
 def test_watch_page_shares_its_own_address_under_the_public_base_url(make_client, store_dir, sample_mp4):

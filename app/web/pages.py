@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from app.api.library import MAX_QUERY_CHARACTERS
 from app.api.models import VideoInfo, video_info
 from app.api.urls import base_url
 from app.core.errors import NotFound
@@ -81,10 +82,13 @@ def error_page(request: Request, status_code: int, title: str, message: str) -> 
 
 
 @router.get("/", response_class=HTMLResponse)
-async def library_page(request: Request, page: int = Query(1, ge=1), services: Services = Depends(get_services)):
-    listing = await services.library.page(PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+async def library_page(request: Request, page: int = Query(1, ge=1),
+                       q: str = Query("", max_length=MAX_QUERY_CHARACTERS), services: Services = Depends(get_services)):
+    """The library a page at a time, newest first; only what the search ``q`` finds when there is one."""
+    query = q.strip() or None
+    listing = await services.library.page(PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, query=query)
     videos = [video_info(record, request, services.settings) for record in listing.records]
-    return render(request, "index.html", videos=videos, total=listing.total, page=page,
+    return render(request, "index.html", videos=videos, total=listing.total, page=page, query=query or "",
                   has_next=page * PAGE_SIZE < listing.total, max_upload_bytes=services.settings.max_upload_bytes)
 
 
