@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from app.api import contract, errors, library, tus
+from app.api import contract, errors, health, library, tus
 from app.api.streams import StreamShortcut, add_stream_routes
 from app.api.urls import AllowedHosts
 from app.core.errors import UnknownHost
@@ -76,11 +76,6 @@ def _add_cors(app: FastAPI, origins: list[str]) -> None:
     )
 
 
-async def healthz() -> dict[str, str]:
-    """Liveness for load balancers and process managers."""
-    return {"status": "ok"}
-
-
 def _lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start-up notes and the catalog brought up to date, and background work for as long as the app serves
     (sweeping expired uploads, scanning the store for changes made by hand, and, unless
@@ -129,8 +124,7 @@ def create_app(settings: Settings | None = None, *, stream_shortcut: bool = True
     if settings.cors_origins:
         _add_cors(app, list(settings.cors_origins))
 
-    app.add_api_route("/healthz", healthz, methods=["GET"])
-    app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+    app.include_router(health.router)
     add_stream_routes(app)
     app.include_router(library.router)
     app.include_router(tus.router)

@@ -6,6 +6,8 @@ above it sees a ``Store`` and ``UploadSessions`` and nothing more.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -24,6 +26,8 @@ from app.uploads.ingest import IngestPipeline, Ingested
 from app.uploads.local_sessions import LocalUploadSessions
 from app.uploads.sessions import UploadSessions
 
+
+log = logging.getLogger(__name__)
 
 JOB_NICENESS = 10
 """How much lower the CPU priority of the jobs' media workers is than the server's."""
@@ -67,6 +71,21 @@ class Services:
         ingested = await self.ingest.faststart_stored(job.video, job.etag, report)
         if ingested is not None:
             await self.catalogue(ingested)
+
+    async def unready(self) -> str | None:
+        """Why this instance cannot serve now, in words (None: it can): its store or its database does not
+        answer within ``VIDEO_READY_TIMEOUT_SECONDS``, or answers with an error."""
+        limit = self.settings.ready_timeout_seconds
+        for part, check in (("the store", self.store.check), ("the database", self.library.check_catalog)):
+            try:
+                async with asyncio.timeout(limit):
+                    await check()
+            except TimeoutError:
+                return f"{part} did not answer within {limit} s"
+            except Exception as exc:
+                log.warning("readiness: %s cannot be reached: %s", part, exc)
+                return f"{part} cannot be reached"
+        return None
 
     async def close(self) -> None:
         """Stop the media workers and let go of the catalog's connections."""

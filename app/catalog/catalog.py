@@ -181,6 +181,11 @@ class Catalog:
     def _found(self, query: str | None) -> ColumnElement[bool] | None:
         return None if query is None else matching(query, self.engine.dialect.name)
 
+    async def check(self) -> None:
+        """Return once the database has answered a query; raise if it cannot be reached."""
+        async with self.engine.connect() as connection:
+            await connection.execute(select(1))
+
     async def get(self, name: str) -> VideoRow | None:
         async with self._sessions() as session:
             return await session.scalar(select(VideoRow).where(VideoRow.name == name))

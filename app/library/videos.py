@@ -250,6 +250,10 @@ class Library:
         except NotFound:
             return
 
+    async def check_catalog(self) -> None:
+        """Return once the catalog's database has answered; raise if it cannot be reached."""
+        await self._catalog.check()
+
     async def close(self) -> None:
         await self._catalog.close()
 

@@ -111,6 +111,10 @@ class Store(Protocol):
         """A sidecar opened for streaming (NotFound if there is none)."""
         ...
 
+    async def check(self) -> None:
+        """Return once the store has answered a request, cheaply (no listing); raise if it cannot be reached."""
+        ...
+
 
 class StagedFile:
     """A local file being written before it becomes a stored video, locked for its whole life (``staging.py``).

@@ -131,6 +131,10 @@ class LocalStore:
             raise NotFound(name)
         return LocalFile(fd, info, key, self.chunk_bytes)
 
+    async def check(self) -> None:
+        """Stat the store's folder, in a thread: a network filesystem that hangs must not hold the event loop."""
+        await asyncio.to_thread(os.stat, self.root)
+
     async def entries(self) -> list[Entry]:
         """Every stored video, newest first (ties by name); listed in a thread, as a big folder takes a while."""
         return await asyncio.to_thread(self._entries)

@@ -86,6 +86,10 @@ class S3Object:
         """Nothing is held open between requests."""
 
 
+READINESS_KEY = ".readiness-check"
+"""A hidden key no video or sidecar has, asked for by ``check``."""
+
+
 class S3VideoStore:
     """A bucket (and prefix) of videos behind the store interface."""
 
@@ -118,6 +122,13 @@ class S3VideoStore:
 
     async def open(self, name: str) -> S3Object:
         return await self._head(self.key(check_stored_name(name)), name)
+
+    async def check(self) -> None:
+        """Ask for an object that is never there: a "not found" is the answer of a store that is up."""
+        try:
+            await obstore.head_async(self.client, self.key(READINESS_KEY))
+        except FileNotFoundError:
+            pass
 
     async def entries(self) -> list[Entry]:
         """Every stored video (objects directly under the prefix, hidden ones left out), newest first."""
