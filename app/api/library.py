@@ -23,7 +23,7 @@ from app.file_stream import consulted_headers, evaluate_preconditions
 from app.jobs.queue import WorkState
 from app.library.videos import DEFAULT_SORT, SORT_NAMES
 from app.services import Services, get_services
-from app.storage.base import Publish
+from app.storage.base import Publish, stored_now
 from app.uploads.receive import FILE_FIELD, receive_multipart_file, receive_raw_body
 
 router = APIRouter()
@@ -63,21 +63,13 @@ MAX_OFFSET = 10**9
 _write_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
-async def _current_validators(services: Services, name: str) -> tuple[str | None, float | None]:
-    try:
-        current = await services.store.open(name)
-    except NotFound:
-        return None, None
-    current.close()
-    return current.etag, current.last_modified
-
-
 async def _check_write_preconditions(request: Request, services: Services, name: str) -> bool:
     """PreconditionFailed when If-Match / If-None-Match refuse the write; return whether the name exists."""
-    etag, modified = await _current_validators(services, name)
+    current = await stored_now(services.store, name)
+    etag, modified = (current.etag, current.last_modified) if current else (None, None)
     if evaluate_preconditions(request.method, consulted_headers(request.scope), etag, modified) is not None:
         raise PreconditionFailed()
-    return etag is not None
+    return current is not None
 
 
 @router.post("/video", status_code=201, response_model=VideoInfo, dependencies=[Depends(require_writer)],
@@ -142,8 +134,8 @@ async def video_events(name: str, services: Services = Depends(get_services)) ->
     """A video's status and progress as server-sent events: now, then at each change until it is ready or
     has failed (then the stream ends; ``GET /video/{name}`` tells the rest)."""
     check_stored_name(name)
-    await services.library.describe(name)
-    updates = services.library.work_updates(name, services.settings.job_poll_seconds)
+    record = await services.library.describe(name)
+    updates = services.library.work_updates(name, record.work, services.settings.job_poll_seconds)
     return StreamingResponse(_events(updates), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 

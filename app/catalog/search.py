@@ -31,13 +31,9 @@ _WORDS_PG = func.to_tsvector(literal_column("'simple'"),
 """Exactly the expression of the GIN index ``ix_videos_search`` (migration 0005), so the planner uses it."""
 
 
-def words_of(query: str) -> list[str]:
-    return _WORD.findall(query)
-
-
 def matching(query: str, dialect: str) -> ColumnElement[bool]:
     """The condition a video must meet to be found by ``query`` on the database ``dialect``."""
-    words = words_of(query)
+    words = _WORD.findall(query)
     if not words:
         return false()
     if dialect == "postgresql":

@@ -208,20 +208,20 @@ class Library:
             raise
         await self._forget(name)
 
-    async def work_updates(self, name: str, poll_seconds: float) -> AsyncIterator[WorkState]:
-        """The state of ``name``'s media work now and each time it changes, until it is no longer processing.
+    async def work_updates(self, name: str, now: WorkState, poll_seconds: float) -> AsyncIterator[WorkState]:
+        """The state of ``name``'s media work, ``now`` first, then each time it changes, until it is no longer
+        processing.
 
         Woken at once by changes this process makes, and every ``poll_seconds`` to see other processes' work.
         """
-        last = None
-        while True:
-            state = await self._state(name)
-            if state != last:
-                yield state
-                last = state
-            if state.status != "processing":
-                return
+        yield now
+        state = now
+        while state.status == "processing":
             await self._jobs.changed(poll_seconds)
+            latest = await self._state(name)
+            if latest != state:
+                yield latest
+            state = latest
 
     async def poster(self, name: str) -> StoredFile:
         """The poster JPEG of the current version, opened for streaming."""

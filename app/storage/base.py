@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from app.core.errors import NotFound
 from app.core.names import numbered
 from app.storage.space import FreeSpace, full_disk_refused
 from app.storage.staging import create_locked, lock_existing
@@ -193,6 +194,16 @@ async def staged_in(staging: Path, space: FreeSpace) -> AsyncIterator[StagedFile
         yield staged
     finally:
         staged.discard()
+
+
+async def stored_now(store: Store, name: str) -> StoredFile | None:
+    """The validators of the version stored under ``name`` now (its file closed at once); None if there is none."""
+    try:
+        current = await store.open(name)
+    except NotFound:
+        return None
+    current.close()
+    return current
 
 
 def candidate_names(name: str, mode: Publish) -> Iterator[str]:

@@ -18,7 +18,7 @@ from app.core.errors import NotAVideo, NotFound
 from app.jobs.runner import Report
 from app.media.info import MediaInfo
 from app.media.workers import MediaWorkers
-from app.storage.base import Publish, StagedFile, Store, StoredFile
+from app.storage.base import Publish, StagedFile, Store, StoredFile, stored_now
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,5 @@ class IngestPipeline:
         return str(copy.path)
 
     async def _still_stored(self, name: str, etag: str) -> bool:
-        try:
-            current = await self._store.open(name)
-        except NotFound:
-            return False
-        current.close()
-        return current.etag == etag
+        current = await stored_now(self._store, name)
+        return current is not None and current.etag == etag
