@@ -28,21 +28,40 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+START_TIMEOUT = 60.0
+"""Seconds a process may take to become ready: far above the second or two it takes, so that only a process
+that hangs fails a test, not one slowed down by a busy machine."""
+
+
 class ManagedProcess:
-    """A child process that counts as started once ``ready()`` is true, and stops on request."""
+    """A child process that counts as started once ``ready()`` is true, and stops on request.
+
+    A Python child runs with ``PYTHONFAULTHANDLER`` set: one that does not become ready in time is stopped
+    with SIGABRT, so that its stderr shows where every thread of it was stuck.
+    """
 
     def __init__(self, command: list[str], ready: Callable[[], bool], *, cwd: Path | None = None,
-                 env: Mapping[str, str] | None = None, timeout: float = 20.0, **popen: object) -> None:
-        self.process = subprocess.Popen(command, cwd=cwd, env=None if env is None else dict(env),
-                                        stdin=subprocess.DEVNULL, **popen)
-        deadline = time.monotonic() + timeout
+                 env: Mapping[str, str] | None = None, timeout: float = START_TIMEOUT, **popen: object) -> None:
+        env = {**(os.environ if env is None else env), "PYTHONFAULTHANDLER": "1"}
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, **popen)
+        started = time.monotonic()
         while not ready():
             if self.process.poll() is not None:
                 raise RuntimeError(f"{command[0]} exited with {self.process.returncode}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{command[0]} did not become ready in {timeout} s")
+            if time.monotonic() - started > timeout:
+                self._abort()
+                raise RuntimeError(f"{command[0]} did not become ready in {timeout} s (its threads' stacks are in "
+                                   "its stderr)")
             time.sleep(0.05)
+
+    def _abort(self) -> None:
+        """Stop a process that hangs, with a dump of its threads' stacks where it is a Python one."""
+        self.process.send_signal(signal.SIGABRT)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         self.process.terminate()
