@@ -11,6 +11,8 @@ from tests.servers import REPO
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
+BROWSER_WAIT_MS = 30_000
+"""How long a page or an assertion on one waits for what it expects: a test that waits longer has failed."""
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
 

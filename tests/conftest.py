@@ -16,6 +16,7 @@ from app.main import create_app
 from app.core.settings import Settings
 from tests.helpers import processed, put_file, store_snapshot
 from tests.media import make_video
+from tests.browser import BROWSER_WAIT_MS
 from tests.postgres import PostgresServer, installed_binaries
 from tests.servers import ServerProcess, WorkerProcess
 
@@ -177,10 +178,13 @@ def payload() -> bytes:
 @pytest.fixture(scope="session")
 def chromium():
     """One headless Chromium for the session (Debian's build; Playwright cannot download one here)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
+    # Playwright's assertions wait 5 s by default: less than a busy machine may take to start the media
+    # workers that a page is waiting on. Pages wait as long (the ``page`` fixture).
+    expect.set_options(timeout=BROWSER_WAIT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
@@ -191,7 +195,7 @@ def chromium():
 def page(chromium):
     context = chromium.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(BROWSER_WAIT_MS)
     yield page
     context.close()
 
