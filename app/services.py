@@ -104,8 +104,7 @@ def _s3_parts(settings: Settings) -> tuple[Store, UploadSessions]:
     from app.storage.s3 import S3VideoStore
     from app.uploads.s3_sessions import S3UploadSessions
 
-    s3 = S3VideoStore(settings.storage_url, settings.s3, settings.staging_path, settings.chunk_bytes,
-                      settings.min_free_bytes)
+    s3 = S3VideoStore.from_settings(settings)
     return s3, S3UploadSessions(s3, settings.staging_path, settings.upload_expiry_seconds)
 
 

@@ -8,6 +8,8 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from obstore.store import S3Store
@@ -51,8 +53,31 @@ class SeaweedS3(ManagedProcess):
             "-master.volumeSizeLimitMB=64",
         ]
         self._log = open(workdir / "weed.log", "wb")
-        super().__init__(command, lambda: answers(self.endpoint + "/healthz"), timeout=60,
+        self._command = command
+        self._start()
+
+    def _start(self) -> None:
+        super().__init__(self._command, lambda: answers(self.endpoint + "/healthz"), timeout=60,
                          stdout=self._log, stderr=subprocess.STDOUT)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The store stalled for the block: it accepts connections (the kernel does) but answers nothing."""
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """The store killed (SIGKILL) at the start of the block, and started again over its data at its end."""
+        self.process.kill()
+        self.process.wait()
+        try:
+            yield
+        finally:
+            self._start()
 
     def env(self, bucket: str, prefix: str = "videos") -> dict[str, str]:
         """The service's settings for a store in ``bucket`` of this server."""

@@ -172,8 +172,8 @@ async def test_an_append_whose_claim_was_taken_over_never_reopens_the_finished_u
 
 async def test_a_large_file_written_at_the_staged_path_goes_up_in_parts(seaweed, prefix, tmp_path):
     # As the faststart remuxer writes it: through its own descriptor, not StagedFile.write.
-    settings = Settings.from_env({**seaweed.env(BUCKET, prefix), "VIDEO_STAGING_DIR": str(tmp_path)})
-    store = S3VideoStore(settings.storage_url, settings.s3, settings.staging_path, settings.chunk_bytes, 0)
+    store = S3VideoStore.from_settings(Settings.from_env({**seaweed.env(BUCKET, prefix),
+                                                         "VIDEO_STAGING_DIR": str(tmp_path), "VIDEO_MIN_FREE_BYTES": "0"}))
     async with store.staged() as staged:
         staged.path.write_bytes(secrets.token_bytes(PART_BYTES + 1024))
         name = await store.publish(staged, "remuxed.mp4")

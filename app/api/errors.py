@@ -44,6 +44,9 @@ class Answer:
     page: tuple[str, str] | None = None  # (title, message) for browsers
 
 
+RETRY_AFTER_SECONDS = 5
+"""How soon a client may try again after a part the service stands on did not answer (``Retry-After``)."""
+
 _PRECONDITION = Answer(412, "precondition failed: the video changed or already exists")
 
 ANSWERS: dict[type[errors.ServiceError], Answer] = {
@@ -55,6 +58,8 @@ ANSWERS: dict[type[errors.ServiceError], Answer] = {
     errors.WriteNotAllowed: Answer(401, headers={"www-authenticate": 'Bearer realm="video"'}),
     errors.UnknownHost: Answer(400),
     errors.StorageFull: Answer(507),
+    errors.Unavailable: Answer(503, headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+                               page=("Try again shortly", "The videos cannot be reached right now.")),
     errors.MalformedUpload: Answer(400),
     errors.UploadTooLarge: Answer(413),
     errors.UnsupportedUpload: Answer(415),
@@ -84,17 +89,19 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
-_HEADER_DOCS = {"www-authenticate": "How to authenticate: a bearer token", "tus-version": "The tus version spoken"}
+_HEADER_DOCS = {"www-authenticate": "How to authenticate: a bearer token", "tus-version": "The tus version spoken",
+                "retry-after": "Seconds to wait before trying again"}
 _PAGE = {"text/html": {"schema": {"type": "string"}}}
 
 
 def documented(*kinds: type[errors.ServiceError]) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of the refusals a route can give, read from the table.
 
-    Each status lists the refusals that answer with it, in their own words.
+    Each status lists the refusals that answer with it, in their own words. Every route documented here
+    reads or writes the store or the catalog's database, so each may also meet ``Unavailable``.
     """
     responses: dict[int | str, dict[str, Any]] = {}
-    for kind in kinds:
+    for kind in (*kinds, errors.Unavailable):
         answer = ANSWERS[kind]
         entry = responses.setdefault(answer.status, {"model": ErrorDetail, "description": ""})
         reason = (kind.__doc__ or kind.__name__).strip().splitlines()[0]

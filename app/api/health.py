@@ -14,12 +14,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from app.api.errors import RETRY_AFTER_SECONDS
 from app.services import Services, get_services
 
 router = APIRouter()
-
-READY_RETRY_SECONDS = 5
-"""How soon a load balancer may ask an unready instance again (``Retry-After``)."""
 
 
 class Liveness(BaseModel):
@@ -44,7 +42,7 @@ async def readyz(services: Services = Depends(get_services)) -> JSONResponse:
     if reason is None:
         return JSONResponse(Readiness(status="ready").model_dump(exclude_none=True))
     return JSONResponse(Readiness(status="unavailable", detail=reason).model_dump(), status_code=503,
-                        headers={"retry-after": str(READY_RETRY_SECONDS)})
+                        headers={"retry-after": str(RETRY_AFTER_SECONDS)})
 
 
 _UNREADY = {503: {"description": "The store or the database does not answer; ask again after Retry-After seconds",

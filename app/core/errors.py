@@ -15,6 +15,7 @@ Anything that is not a ``ServiceError`` is a fault of the server (a 500).
     ├── WriteNotAllowed           a write without the right API token
     ├── UnknownHost               the request names a host not in VIDEO_ALLOWED_HOSTS
     ├── StorageFull               no room on the server's disk for these bytes now
+    ├── Unavailable               the store or the database did not answer in time
     ├── UploadRefused             what was sent cannot become a video
     │   ├── MalformedUpload       not a well-formed upload request
     │   ├── UploadTooLarge        more bytes than VIDEO_MAX_UPLOAD_BYTES
@@ -78,6 +79,14 @@ class StorageFull(ServiceError):
 
     def __init__(self) -> None:
         super().__init__("the server has no storage space left for this upload: try again later")
+
+
+class Unavailable(ServiceError):
+    """A part the service stands on (its object store, its database) failed or did not answer in time.
+
+    Not a refusal of the request: the same request may succeed once that part answers again, so
+    clients are told to try again later; nothing stored was changed by the request that met it.
+    """
 
 
 class UploadRefused(ServiceError):

@@ -29,7 +29,8 @@ S3_DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect")
 _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "media_timeout_seconds",
                  "upload_expiry_seconds", "max_upload_metadata_bytes", "max_header_count", "max_connections",
                  "head_timeout_seconds", "keep_alive_seconds", "catalog_scan_seconds", "job_attempts",
-                 "job_lease_seconds", "job_poll_seconds", "ready_timeout_seconds")
+                 "job_lease_seconds", "job_poll_seconds", "ready_timeout_seconds", "store_connect_timeout_seconds",
+                 "store_timeout_seconds", "store_write_timeout_seconds", "store_claim_seconds")
 _AT_LEAST_NONE = ("min_free_bytes", "embedded_workers", "job_retry_seconds", "inline_faststart_bytes")
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
@@ -111,6 +112,10 @@ class Settings:
     database_url: str = ""
     catalog_scan_seconds: int = 300
     ready_timeout_seconds: int = 2
+    store_connect_timeout_seconds: int = 3
+    store_timeout_seconds: int = 10
+    store_write_timeout_seconds: int = 30
+    store_claim_seconds: int = 60
     embedded_workers: int = 1
     inline_faststart_bytes: int = 64 * 1024**2
     job_attempts: int = 3

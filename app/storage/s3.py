@@ -7,24 +7,32 @@ rather than splicing two versions into one response. Uploads are staged on
 local disk (so they can be probed and remuxed) and then streamed up as
 multipart uploads with flat memory. Sidecars are objects under ``.library/``.
 No state lives in the process: any instance can serve any request.
+
+Every wait on the store is bounded (:class:`StoreWaits`): a store that stalls
+or is down makes a request fail with ``Unavailable`` (503) within seconds
+instead of holding it for as long as the store is gone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import obstore
-from obstore.exceptions import AlreadyExistsError, PreconditionError
+from obstore.exceptions import AlreadyExistsError, GenericError, PreconditionError
 from obstore.store import S3Store
 
-from app.core.errors import AlreadyExists, NotFound
+from app.core.errors import AlreadyExists, NotFound, Unavailable
 from app.core.media_types import content_disposition, content_type_for
 from app.core.names import check_stored_name, is_stored_name
-from app.core.settings import S3Settings, split_s3_url
+from app.core.settings import S3Settings, Settings, split_s3_url
+from app.storage.s3_claims import Claim, Claims
 from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
     staged_in
 from app.storage.space import FreeSpace
@@ -34,18 +42,73 @@ if TYPE_CHECKING:  # obstore declares the type in its stubs only
     from obstore._get import GetResult
 
 
+log = logging.getLogger(__name__)
+
 NAMES_DIR = ".names"
 PART_BYTES = 8 * 1024 * 1024
 UPLOAD_CONCURRENCY = 2
 SIGNED_URL_LIFETIME = timedelta(hours=1)
+STREAM_LIFETIME = timedelta(hours=6)
+"""The longest one streamed read may last: a player may take hours to fetch a long video over one request."""
+_RETRIES = 2
+"""Tries again after a failed request (a dropped connection, a 5xx), within the wait for its answer."""
+
+
+@dataclass(frozen=True)
+class StoreWaits:
+    """How long a request may wait on the store (``VIDEO_STORE_*_TIMEOUT_SECONDS``).
+
+    ``connect``: to open a connection. ``answer``: for the answer to any one
+    request (its first byte; with its body, for all but streamed reads) and,
+    while a read streams, for each next piece of it. ``write``: for one
+    written request (a part of up to ``PART_BYTES``, a sidecar) to go up and be
+    answered. Past any of them the request fails with ``Unavailable``.
+    """
+
+    connect: float
+    answer: float
+    write: float
+
+    def client_options(self, lifetime: timedelta) -> dict[str, object]:
+        """obstore's options for a client whose requests may last ``lifetime`` in all."""
+        return {"connect_timeout": timedelta(seconds=self.connect), "read_timeout": timedelta(seconds=self.answer),
+                "timeout": lifetime}
+
+    def retries(self) -> dict[str, object]:
+        """obstore's retry policy: a few quick tries, never past the wait for an answer."""
+        return {"max_retries": _RETRIES, "retry_timeout": timedelta(seconds=self.answer),
+                "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=1)}}
+
+    @asynccontextmanager
+    async def answered(self) -> AsyncIterator[None]:
+        """Bound the store requests of the block to the answer wait, and turn a store that is down or failing
+        into ``Unavailable``; the store's own answers (not found, a precondition) pass through."""
+        try:
+            async with asyncio.timeout(self.answer):
+                with unavailable_on_failure():
+                    yield
+        except TimeoutError:
+            raise Unavailable(f"the object store did not answer within {self.answer:g} s: try again shortly") \
+                from None
+
+
+@contextmanager
+def unavailable_on_failure() -> Iterator[None]:
+    """A store that cannot be reached, or fails a request even when tried again, is ``Unavailable``."""
+    try:
+        yield
+    except GenericError as exc:
+        log.warning("the object store failed: %s", str(exc).splitlines()[0])
+        raise Unavailable("the object store cannot be reached: try again shortly") from None
 
 
 class S3Object:
     """One version of an object, as a HEAD described it (satisfies ``file_stream.ByteSource``)."""
 
-    def __init__(self, client: S3Store, key: str, meta: dict, chunk_bytes: int) -> None:
+    def __init__(self, client: S3Store, key: str, meta: dict, chunk_bytes: int, waits: StoreWaits) -> None:
         self._client = client
         self._chunk_bytes = chunk_bytes
+        self._waits = waits
         self.key = key
         self.size = meta["size"]
         self.last_modified = meta["last_modified"].timestamp()
@@ -54,16 +117,23 @@ class S3Object:
         self.etag = raw if raw.startswith('"') else f'"{raw}"'
 
     async def chunks(self, start: int, stop: int) -> AsyncIterator[bytes]:
-        """Stream ``[start, stop)`` of exactly this version (a replacement makes it fail)."""
+        """Stream ``[start, stop)`` of exactly this version (a replacement makes it fail), waiting on the store
+        no longer than its answer wait for the first piece and for each next one."""
         with self._same_version():
-            result = await self._get(start, stop)
-            async for chunk in result.stream(min_chunk_size=self._chunk_bytes):
+            async with self._waits.answered():
+                pieces = (await self._get(start, stop)).stream(min_chunk_size=self._chunk_bytes)
+            while True:
+                async with self._waits.answered():
+                    chunk = await anext(pieces, None)
+                if chunk is None:
+                    return
                 yield bytes(chunk)
 
     async def read(self, start: int, stop: int) -> bytes:
         """``[start, stop)`` of exactly this version in one request."""
         with self._same_version():
-            return bytes(await (await self._get(start, stop)).bytes_async())
+            async with self._waits.answered():
+                return bytes(await (await self._get(start, stop)).bytes_async())
 
     async def _get(self, start: int, stop: int) -> GetResult:
         """A ranged GET that S3 answers only while the object still has this version's ETag."""
@@ -86,6 +156,18 @@ class S3Object:
         """Nothing is held open between requests."""
 
 
+def _client(bucket: str, s3: S3Settings, waits: StoreWaits, options: dict[str, object]) -> S3Store:
+    """An obstore client of ``bucket`` with the connection settings of ``s3``, the given options, and quick retries."""
+    if s3.endpoint.startswith("http://"):
+        options = {**options, "allow_http": True}
+    config: dict[str, object] = {"region": s3.region, "virtual_hosted_style_request": False}
+    if s3.endpoint:
+        config["endpoint"] = s3.endpoint
+    if s3.access_key_id:
+        config.update(access_key_id=s3.access_key_id, secret_access_key=s3.secret_access_key)
+    return S3Store(bucket, client_options=options, retry_config=waits.retries(), **config)
+
+
 READINESS_KEY = ".readiness-check"
 """A hidden key no video or sidecar has, asked for by ``check``."""
 
@@ -93,32 +175,40 @@ READINESS_KEY = ".readiness-check"
 class S3VideoStore:
     """A bucket (and prefix) of videos behind the store interface."""
 
-    def __init__(self, url: str, s3: S3Settings, staging: Path, chunk_bytes: int, min_free_bytes: int) -> None:
+    def __init__(self, url: str, s3: S3Settings, staging: Path, chunk_bytes: int, min_free_bytes: int,
+                 waits: StoreWaits, claim_seconds: float) -> None:
         bucket, self.prefix = split_s3_url(url)
-        options = {"timeout": "3600s", "connect_timeout": "10s"}
-        if s3.endpoint.startswith("http://"):
-            options["allow_http"] = True
-        config = {"region": s3.region, "virtual_hosted_style_request": False}
-        if s3.endpoint:
-            config["endpoint"] = s3.endpoint
-        if s3.access_key_id:
-            config.update(access_key_id=s3.access_key_id, secret_access_key=s3.secret_access_key)
-        self.client = S3Store(bucket, client_options=options, **config)
+        self.waits = waits
+        self.client = _client(bucket, s3, waits, waits.client_options(STREAM_LIFETIME))
+        """Reads (streamed ones may last long) and small requests."""
+        self._writer = _client(bucket, s3, waits, waits.client_options(timedelta(seconds=waits.write)))
+        """Publishing: each part must go up within the write wait, or the upload fails."""
+        self._names = Claims(self.client, waits.answered, claim_seconds)
+        """Names being uploaded to; one whose upload died with the store is free again after ``claim_seconds``."""
         self.chunk_bytes = chunk_bytes
         self._staging = staging
         self.space = FreeSpace(staging, min_free_bytes)
         staging.mkdir(parents=True, exist_ok=True)
         remove_orphans(staging)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3VideoStore:
+        """The store ``VIDEO_STORAGE_URL`` names, with the connection, staging and waits the settings give."""
+        waits = StoreWaits(settings.store_connect_timeout_seconds, settings.store_timeout_seconds,
+                           settings.store_write_timeout_seconds)
+        return cls(settings.storage_url, settings.s3, settings.staging_path, settings.chunk_bytes,
+                   settings.min_free_bytes, waits, settings.store_claim_seconds)
+
     def key(self, relative: str) -> str:
         return self.prefix + relative
 
     async def _head(self, key: str, name: str) -> S3Object:
         try:
-            meta = await obstore.head_async(self.client, key)
+            async with self.waits.answered():
+                meta = await obstore.head_async(self.client, key)
         except FileNotFoundError:
             raise NotFound(name) from None
-        return S3Object(self.client, key, meta, self.chunk_bytes)
+        return S3Object(self.client, key, meta, self.chunk_bytes, self.waits)
 
     async def open(self, name: str) -> S3Object:
         return await self._head(self.key(check_stored_name(name)), name)
@@ -126,13 +216,15 @@ class S3VideoStore:
     async def check(self) -> None:
         """Ask for an object that is never there: a "not found" is the answer of a store that is up."""
         try:
-            await obstore.head_async(self.client, self.key(READINESS_KEY))
+            async with self.waits.answered():
+                await obstore.head_async(self.client, self.key(READINESS_KEY))
         except FileNotFoundError:
             pass
 
     async def entries(self) -> list[Entry]:
         """Every stored video (objects directly under the prefix, hidden ones left out), newest first."""
-        listing = await obstore.list_with_delimiter_async(self.client, self.prefix.rstrip("/") or None)
+        async with self.waits.answered():
+            listing = await obstore.list_with_delimiter_async(self.client, self.prefix.rstrip("/") or None)
         found = []
         for meta in listing["objects"]:
             name = meta["path"][len(self.prefix):]
@@ -144,7 +236,8 @@ class S3VideoStore:
         """Remove a video, its sidecars and its name marker (streams already started may fail)."""
         await self.open(name)
         keys = [self.key(name), self._marker_key(name)] + [self._sidecar_key(name, kind) for kind in SIDECAR_KINDS]
-        await obstore.delete_async(self.client, keys)
+        async with self.waits.answered():
+            await obstore.delete_async(self.client, keys)
 
     def staged(self) -> AbstractAsyncContextManager[StagedFile]:
         """A local staging file: uploads are probed and remuxed on disk before they go up."""
@@ -153,38 +246,43 @@ class S3VideoStore:
     async def publish(self, staged: StagedFile, name: str, mode: Publish = Publish.UNIQUE) -> str:
         """Stream the staged file up; never replace an existing video unless ``mode`` says so."""
         name = check_stored_name(name)
-        final = name if mode is Publish.REPLACE else await self._reserve_free_name(name, mode)
+        if mode is Publish.REPLACE:
+            await self._put_video(staged, name)
+            return name
+        final, claim = await self._claim_free_name(name, mode)
         try:
-            await obstore.put_async(
-                self.client, self.key(final), staged.path, use_multipart=staged.measure() > PART_BYTES,
-                chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY,
-                attributes={"Content-Type": content_type_for(final),
-                            "Content-Disposition": content_disposition(final)},
-            )
+            async with self._names.kept(claim):
+                await self._put_video(staged, final)
         except BaseException:
-            if mode is not Publish.REPLACE:
-                await obstore.delete_async(self.client, self._marker_key(final))
+            await self._names.let_go(claim)
             raise
-        staged.published = True
-        staged.path.unlink(missing_ok=True)
         return final
 
-    async def _reserve_free_name(self, name: str, mode: Publish) -> str:
-        """Claim a name no video has, atomically across instances.
+    async def _put_video(self, staged: StagedFile, name: str) -> None:
+        """Stream the staged file up as the video ``name``; each of its requests bounded by the writer's options."""
+        with unavailable_on_failure():
+            await obstore.put_async(
+                self._writer, self.key(name), staged.path, use_multipart=staged.measure() > PART_BYTES,
+                chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY,
+                attributes={"Content-Type": content_type_for(name), "Content-Disposition": content_disposition(name)},
+            )
+        staged.published = True
+        staged.path.unlink(missing_ok=True)
 
-        A tiny marker object is created with ``If-None-Match: *`` (streamed
-        multipart uploads cannot be conditional); whoever creates it owns the
-        name, and the name is used only if no video has it yet.
+    async def _claim_free_name(self, name: str, mode: Publish) -> tuple[str, Claim]:
+        """Claim a name no video has, atomically across instances (``s3_claims``): the name and its claim.
+
+        A name's claim object stays once its video is published (the video's delete takes it along); one
+        whose upload failed is deleted, or, if the store failed too, goes stale and is taken over.
         """
         for candidate in candidate_names(name, mode):
-            try:
-                await obstore.put_async(self.client, self._marker_key(candidate), b"", mode="create")
-            except AlreadyExistsError:
+            claim = await self._names.take(self._marker_key(candidate))
+            if claim is None:
                 continue
             try:
                 await self.open(candidate)
             except NotFound:
-                return candidate
+                return candidate, claim
         raise AlreadyExists(name)
 
     def _marker_key(self, name: str) -> str:
@@ -195,13 +293,15 @@ class S3VideoStore:
 
     async def read_sidecar(self, name: str, kind: str) -> bytes | None:
         try:
-            result = await obstore.get_async(self.client, self._sidecar_key(name, kind))
+            async with self.waits.answered():
+                result = await obstore.get_async(self.client, self._sidecar_key(name, kind))
+                return bytes(await result.bytes_async())
         except FileNotFoundError:
             return None
-        return bytes(await result.bytes_async())
 
     async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
-        await obstore.put_async(self.client, self._sidecar_key(name, kind), data)
+        async with self.waits.answered():
+            await obstore.put_async(self._writer, self._sidecar_key(name, kind), data)
 
     async def open_sidecar(self, name: str, kind: str) -> S3Object:
         return await self._head(self._sidecar_key(name, kind), name)
