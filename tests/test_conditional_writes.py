@@ -1,6 +1,11 @@
 """Conditional writes that hold across instances: the write claims (``app/catalog/claims.py``).
 
-The claim itself, on both databases: taken by one writer at a time, waited for
+Two real server processes over one store and one catalog database (one local
+folder and one SQLite file; one SeaweedFS bucket and one PostgreSQL database)
+get two writes to one name fired at the same moment, round after round: of
+two writers with the same ``If-Match`` exactly one wins and the other is
+refused with 412, and the stored bytes afterwards are the winner's. Then the
+claim itself, on both databases: taken by one writer at a time, waited for
 (within a bound), taken over from a holder that died, renewed while held and
 let go however its block ends.
 """
@@ -8,18 +13,141 @@ let go however its block ends.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import insert, select
 
 from app.catalog.claims import WriteClaims
 from app.catalog.database import make_engine, migrate
 from app.catalog.tables import WriteClaimRow
-from app.core.errors import WriteBusy
-from tests.helpers import WAIT
+from app.core.errors import StorageFull, WriteBusy
+from tests.helpers import WAIT, put
+from tests.servers import ServerProcess
 
+ROUNDS = 20
 NAME = "raced.mp4"
+QUIET = {"VIDEO_ACCEPT_ANY_FILE": "true", "VIDEO_EMBEDDED_WORKERS": "0", "VIDEO_CATALOG_SCAN_SECONDS": "3600"}
+"""Bytes that are not videos are stored as sent (no media to make a write slow), and no background work runs."""
+
+
+@pytest.fixture(params=["local+sqlite", "s3+postgresql"])
+def instances(request: pytest.FixtureRequest, store_dir: Path, tmp_path: Path) -> Iterator[list[httpx.Client]]:
+    """Two instances over one store and one catalog, each with a client already connected to it."""
+    if request.param == "local+sqlite":
+        shared = {"VIDEO_STORAGE_DIR": str(store_dir), "VIDEO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"}
+    else:
+        seaweed = request.getfixturevalue("seaweed")
+        shared = {**seaweed.env("videos", f"t{abs(hash(request.node.nodeid)):x}"),
+                  "VIDEO_DATABASE_URL": request.getfixturevalue("postgres_url")}
+    servers = []
+    try:
+        for number in range(2):
+            servers.append(ServerProcess({**QUIET, **shared, "VIDEO_STAGING_DIR": str(tmp_path / f"staging{number}")}))
+        clients = [httpx.Client(base_url=server.url, timeout=3 * WAIT) for server in servers]
+        for client in clients:
+            assert client.get("/healthz").status_code == 200  # connected before the first race
+        yield clients
+        for client in clients:
+            client.close()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def at_once(*requests: Callable[[], httpx.Response]) -> list[httpx.Response]:
+    """Send each request from a thread of its own, all released at the same moment; their answers, in order."""
+    start = threading.Barrier(len(requests))
+    answers: list[httpx.Response | None] = [None] * len(requests)
+
+    def send(index: int) -> None:
+        start.wait(timeout=WAIT)
+        answers[index] = requests[index]()
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=3 * WAIT)
+    assert all(answer is not None for answer in answers), "a racing request did not finish"
+    return answers  # type: ignore[return-value]
+
+
+def stored_version(client: httpx.Client, content: bytes) -> str:
+    """Store ``content`` under NAME unconditionally; the ETag it is served with."""
+    assert put(client, NAME, content).status_code in (200, 201)
+    return client.head(f"/get_video_by_name/{NAME}").headers["etag"]
+
+
+def stored_bytes(client: httpx.Client) -> bytes | None:
+    """What NAME holds now, as a download sees it; None when it is gone."""
+    answer = client.get(f"/get_video_by_name/{NAME}")
+    if answer.status_code == 404:
+        return None
+    assert answer.status_code == 200
+    return answer.content
+
+
+# --- races between two instances ------------------------------------------------------------------
+
+def test_two_instances_replacing_one_version_at_once_one_wins_and_the_other_gets_412(instances):
+    first, second = instances
+    for round_ in range(ROUNDS):
+        etag = stored_version(first, b"original %d" % round_)
+        bodies = [b"from the first instance %d" % round_, b"from the second instance %d" % round_]
+        answers = at_once(lambda: put(first, NAME, bodies[0], if_match=etag),
+                          lambda: put(second, NAME, bodies[1], if_match=etag))
+        statuses = [answer.status_code for answer in answers]
+        assert sorted(statuses) == [200, 412], f"round {round_}: {statuses}"
+        assert stored_bytes(second) == bodies[statuses.index(200)], f"round {round_}: an acknowledged write is lost"
+
+
+def test_a_delete_and_a_replacement_of_one_version_on_two_instances_one_wins_and_the_other_gets_412(instances):
+    first, second = instances
+    for round_ in range(ROUNDS):
+        etag = stored_version(first, b"original %d" % round_)
+        replacement = b"replacement %d" % round_
+        deleted, replaced = at_once(lambda: first.delete(f"/video/{NAME}", headers={"if-match": etag}),
+                                    lambda: put(second, NAME, replacement, if_match=etag))
+        outcome = (deleted.status_code, replaced.status_code)
+        assert outcome in ((204, 412), (412, 200)), f"round {round_}: {outcome}"
+        assert stored_bytes(first) == (None if outcome == (204, 412) else replacement), f"round {round_}"
+
+
+def test_an_unconditional_replacement_never_goes_unseen_by_a_conditional_one_on_another_instance(instances):
+    """The conditional write may come first (then the other replaces it) or find the other's version (412),
+    but never pass its check and then overwrite the version that the other wrote meanwhile."""
+    first, second = instances
+    for round_ in range(ROUNDS):
+        etag = stored_version(first, b"original %d" % round_)
+        conditional, unconditional = b"conditional %d" % round_, b"unconditional %d" % round_
+        checked, blind = at_once(lambda: put(first, NAME, conditional, if_match=etag),
+                                 lambda: put(second, NAME, unconditional))
+        assert (checked.status_code, blind.status_code) in ((200, 200), (412, 200)), f"round {round_}"
+        assert stored_bytes(first) == unconditional, f"round {round_}: an acknowledged write is lost"
+
+
+# --- one instance: a write that fails in the store ----------------------------------------------
+
+def test_a_write_that_fails_in_the_store_lets_go_of_its_claim_and_changes_nothing(make_client, monkeypatch):
+    client = make_client(accept_any_file=True, embedded_workers=0, write_wait_seconds=1)
+    etag = stored_version(client, b"original")
+    store = client.app.state.services.store
+
+    async def refuse(*_args: object, **_kwargs: object) -> str:
+        raise StorageFull()
+
+    with monkeypatch.context() as failing:
+        failing.setattr(store, "publish", refuse)
+        assert put(client, NAME, b"never stored", if_match=etag).status_code == 507
+    assert stored_bytes(client) == b"original"
+    # Within the second a write waits for a held claim: a claim left behind would answer 503.
+    assert put(client, NAME, b"stored", if_match=etag).status_code == 200
+    assert stored_bytes(client) == b"stored"
 
 
 # --- the claim itself, on either database ---------------------------------------------------------
