@@ -25,6 +25,7 @@ from sqlalchemy import insert, select
 from app.catalog.claims import WriteClaims
 from app.catalog.database import make_engine, migrate
 from app.catalog.tables import WriteClaimRow
+from app.media.probe import moov_after_mdat
 from app.core.errors import StorageFull, WriteBusy
 from tests.helpers import WAIT, put
 from tests.servers import ServerProcess
@@ -148,6 +149,26 @@ def test_a_write_that_fails_in_the_store_lets_go_of_its_claim_and_changes_nothin
     # Within the second a write waits for a held claim: a claim left behind would answer 503.
     assert put(client, NAME, b"stored", if_match=etag).status_code == 200
     assert stored_bytes(client) == b"stored"
+
+
+def test_the_faststart_job_publishes_no_rewrite_while_a_write_holds_the_name(make_client, store_dir,
+                                                                            sample_mp4_moov_last):
+    """A write that has checked its If-Match holds the claim until it has published: the job's rewrite of
+    the version it checked must wait, not land in between."""
+    client = make_client(inline_faststart_bytes=0, embedded_workers=0, write_wait_seconds=1)
+    assert put(client, NAME, sample_mp4_moov_last).status_code == 201  # its index moved first by a job
+    etag = client.head(f"/get_video_by_name/{NAME}").headers["etag"]
+    services = client.app.state.services
+
+    async def faststart_while_held() -> None:
+        async with services.claims.held(NAME):
+            with pytest.raises(WriteBusy):
+                await services.ingest.faststart_stored(NAME, etag, lambda _progress: None)
+
+    client.portal.call(faststart_while_held)
+    assert stored_bytes(client) == sample_mp4_moov_last.read_bytes()
+    assert client.portal.call(services.ingest.faststart_stored, NAME, etag, lambda _progress: None) is not None
+    assert not moov_after_mdat(store_dir / NAME)
 
 
 # --- the claim itself, on either database ---------------------------------------------------------
