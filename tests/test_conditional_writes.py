@@ -4,7 +4,9 @@ Two real server processes over one store and one catalog database (one local
 folder and one SQLite file; one SeaweedFS bucket and one PostgreSQL database)
 get two writes to one name fired at the same moment, round after round: of
 two writers with the same ``If-Match`` exactly one wins and the other is
-refused with 412, and the stored bytes afterwards are the winner's. Then the
+refused with 412, and the stored bytes afterwards are the winner's. On one
+instance, in-process: a write the store fails lets go of its claim, and the
+faststart job's rewrite waits for a write that holds the name. Then the
 claim itself, on both databases: taken by one writer at a time, waited for
 (within a bound), taken over from a holder that died, renewed while held and
 let go however its block ends.
@@ -25,8 +27,8 @@ from sqlalchemy import insert, select
 from app.catalog.claims import WriteClaims
 from app.catalog.database import make_engine, migrate
 from app.catalog.tables import WriteClaimRow
-from app.media.probe import moov_after_mdat
 from app.core.errors import StorageFull, WriteBusy
+from app.media.probe import moov_after_mdat
 from tests.helpers import WAIT, put
 from tests.servers import ServerProcess
 
