@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from app.catalog.catalog import Catalog
+from app.catalog.claims import WriteClaims
 from app.catalog.database import make_engine
 from app.core.settings import Settings
 from app.jobs.kinds import DESCRIBE, FASTSTART
@@ -43,6 +46,7 @@ class Services:
     job_media: MediaWorkers  # what jobs run in the background, niced
     ingest: IngestPipeline
     jobs: JobQueue
+    claims: WriteClaims  # who writes which name now, across the instances sharing the catalog
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -53,9 +57,10 @@ class Services:
         jobs = JobQueue(engine, RetryPolicy(settings.job_attempts, settings.job_retry_seconds,
                                             settings.job_lease_seconds))
         library = Library(store, job_media, Catalog(engine), jobs)
-        return cls(settings, store, library, uploads, media, job_media,
-                   IngestPipeline(store, media, job_media, settings.accept_any_file, settings.inline_faststart_bytes),
-                   jobs)
+        claims = WriteClaims(engine, settings.write_claim_seconds, settings.write_wait_seconds)
+        ingest = IngestPipeline(store, media, job_media, claims, settings.accept_any_file,
+                                settings.inline_faststart_bytes)
+        return cls(settings, store, library, uploads, media, job_media, ingest, jobs, claims)
 
     def worker(self, concurrency: int) -> JobRunner:
         """A worker that runs this service's jobs, ``concurrency`` at a time."""
@@ -65,6 +70,15 @@ class Services:
     async def catalogue(self, ingested: Ingested) -> VideoRecord:
         """Catalog what an ingest published, and ask for the work it still needs; its record."""
         return await self.library.added(ingested.name, ingested.media, ingested.needs_faststart)
+
+    @asynccontextmanager
+    async def writing(self, name: str) -> AsyncIterator[None]:
+        """Hold the write claim of ``name`` for the block, the catalog brought up to date first (the claims
+        live in it): a write checks its preconditions and acts inside, so no other instance's write to the
+        name comes between."""
+        await self.library.ready()
+        async with self.claims.held(name):
+            yield
 
     async def _faststart(self, job: Job, report: Report) -> None:
         """The ``faststart`` job: the upload with its index first, then (as for any upload) its description."""

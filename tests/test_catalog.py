@@ -32,7 +32,7 @@ from tests.media import make_video
 from tests.servers import REPO
 
 DEEP_LIBRARY = 20_000
-NEWEST_REVISION = "0005"
+NEWEST_REVISION = "0006"
 
 
 def catalog_file(store: Path) -> Path:

@@ -55,6 +55,7 @@ ANSWERS: dict[type[errors.ServiceError], Answer] = {
     errors.NotFound: Answer(404, "no video with this name", page=("Video not found", "There is no video with this name.")),
     errors.PreconditionFailed: _PRECONDITION,
     errors.AlreadyExists: _PRECONDITION,
+    errors.WriteBusy: Answer(503, headers={"retry-after": "1"}),
     errors.WriteNotAllowed: Answer(401, headers={"www-authenticate": 'Bearer realm="video"'}),
     errors.UnknownHost: Answer(400),
     errors.StorageFull: Answer(507),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -16,7 +14,7 @@ from app.api.urls import video_url
 from app.api.errors import documented
 from app.api.streams import streaming_openapi, streaming_responses
 from app.core.errors import (InvalidCursor, InvalidName, MalformedUpload, NotAVideo, NotFound, PreconditionFailed, StorageFull,
-                             UnsupportedUpload, UploadTooLarge, WriteNotAllowed)
+                             UnsupportedUpload, UploadTooLarge, WriteBusy, WriteNotAllowed)
 from app.core.names import check_stored_name
 from app.delivery import serve
 from app.file_stream import consulted_headers, evaluate_preconditions
@@ -58,13 +56,11 @@ Sort = Literal[SORT_NAMES]  # type: ignore[valid-type]  # the orders the library
 MAX_OFFSET = 10**9
 """Far past any library, and within the database's integers."""
 
-# One lock per written name, so a precondition check and the write it guards happen
-# as one in this process; kept for the life of the process (a small object per name).
-_write_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-
-
 async def _check_write_preconditions(request: Request, services: Services, name: str) -> bool:
-    """PreconditionFailed when If-Match / If-None-Match refuse the write; return whether the name exists."""
+    """PreconditionFailed when If-Match / If-None-Match refuse the write; return whether the name exists.
+
+    Final only inside ``services.writing(name)``: outside, another write may change the name right after.
+    """
     current = await stored_now(services.store, name)
     etag, modified = (current.etag, current.last_modified) if current else (None, None)
     if evaluate_preconditions(request.method, consulted_headers(request.scope), etag, modified) is not None:
@@ -163,14 +159,16 @@ router.add_api_route("/video/{name}/poster.jpg", _poster, methods=["GET"], summa
     dependencies=[Depends(require_writer)],
     responses={200: {"description": "Replaced", "model": VideoInfo},
                **documented(InvalidName, MalformedUpload, WriteNotAllowed, PreconditionFailed, UploadTooLarge,
-                            NotAVideo, StorageFull)},
+                            NotAVideo, WriteBusy, StorageFull)},
     openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {
         "type": "string", "format": "binary", "minLength": 1}}}}},
 )
 async def put_video(name: str, request: Request, services: Services = Depends(get_services)) -> JSONResponse:
     """Create or atomically replace a video from the raw body (``curl -T clip.mp4``).
 
-    ``If-Match`` guards a replace; ``If-None-Match: *`` only creates.
+    ``If-Match`` guards a replace; ``If-None-Match: *`` only creates. Checked before the body is read (a
+    write that would be refused sends no bytes for nothing) and again, finally, under the name's write claim
+    with the publish, so that of two writers with the same ``If-Match``, on any instances, one is refused.
     """
     check_stored_name(name)
     await _check_write_preconditions(request, services, name)
@@ -178,34 +176,37 @@ async def put_video(name: str, request: Request, services: Services = Depends(ge
     mode = Publish.CREATE if create_only else Publish.REPLACE
     async with services.store.staged() as staged:
         await receive_raw_body(request, staged, services.settings.max_upload_bytes)
-        async with _write_locks[name]:
+        async with services.ingest.prepared(staged, name) as ready, services.writing(name):
             existed = await _check_write_preconditions(request, services, name)
-            ingested = await services.ingest.run(staged, name, mode)
-    info = video_info(await services.catalogue(ingested), request, services.settings)
+            record = await services.catalogue(await services.ingest.publish(ready, name, mode))
+    info = video_info(record, request, services.settings)
     status = 200 if existed else 201
     headers = {} if existed else {"location": video_url(request, services.settings, name)}
     return JSONResponse(info.model_dump(), status_code=status, headers=headers)
 
 
 @router.patch("/video/{name}", response_model=VideoInfo, dependencies=[Depends(require_writer)],
-              responses=documented(InvalidName, WriteNotAllowed, NotFound, PreconditionFailed, StorageFull))
+              responses=documented(InvalidName, WriteNotAllowed, NotFound, PreconditionFailed, WriteBusy, StorageFull))
 async def edit_video(name: str, edit: VideoEdit, request: Request, response: Response,
                      services: Services = Depends(get_services)) -> VideoInfo:
     """Change a video's title and/or description; ``If-Match`` with its ETag edits only that version."""
     response.headers["cache-control"] = DESCRIPTION_CACHING
-    async with _write_locks[name]:
-        if not await _check_write_preconditions(request, services, check_stored_name(name)):
+    async with services.writing(check_stored_name(name)):
+        if not await _check_write_preconditions(request, services, name):
             raise NotFound(name)
         record = await services.library.edit(name, edit.changes())
     return video_info(record, request, services.settings)
 
 
 @router.delete("/video/{name}", status_code=204, dependencies=[Depends(require_writer)],
-               responses=documented(InvalidName, WriteNotAllowed, NotFound, PreconditionFailed))
+               responses=documented(InvalidName, WriteNotAllowed, NotFound, PreconditionFailed, WriteBusy))
 async def delete_video(name: str, request: Request, services: Services = Depends(get_services)) -> Response:
-    """Remove a video and its metadata; streams already open finish with the bytes they started."""
-    async with _write_locks[name]:
-        if not await _check_write_preconditions(request, services, check_stored_name(name)):
+    """Remove a video and its metadata; streams already open finish with the bytes they started.
+
+    ``If-Match`` deletes only that version: checked and acted on under the name's write claim.
+    """
+    async with services.writing(check_stored_name(name)):
+        if not await _check_write_preconditions(request, services, name):
             raise NotFound(name)
         await services.library.delete(name)
     return Response(status_code=204)

@@ -91,3 +91,19 @@ class JobRow(Base):
 
 CLAIM_ORDER = Index("ix_jobs_claim", JobRow.status, JobRow.priority, JobRow.run_after)
 """What a worker looks for first: queued work that is due, most urgent first."""
+
+
+class WriteClaimRow(Base):
+    """A write to one name in progress (``claims.py``): who holds it, and until when unless renewed.
+
+    Every write that replaces or deletes a video through the service holds its name's claim while it
+    checks ``If-Match`` / ``If-None-Match`` against the store and acts, so that the check and the act are
+    one step across all instances that share this database. ``name`` need not be a catalogued video: a
+    create holds the claim of a name nothing has yet. ``until`` is seconds since the epoch.
+    """
+
+    __tablename__ = "write_claims"
+
+    name: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    writer: Mapped[str] = mapped_column(String(64))
+    until: Mapped[float]

@@ -12,6 +12,7 @@ Anything that is not a ``ServiceError`` is a fault of the server (a 500).
     ├── InvalidCursor             a listing cursor this server did not hand out
     ├── PreconditionFailed        If-Match / If-None-Match refused a write
     │   └── AlreadyExists         a create-only publish found the name taken
+    ├── WriteBusy                 another write to the name holds it longer than a write waits
     ├── WriteNotAllowed           a write without the right API token
     ├── UnknownHost               the request names a host not in VIDEO_ALLOWED_HOSTS
     ├── StorageFull               no room on the server's disk for these bytes now
@@ -58,6 +59,16 @@ class PreconditionFailed(ServiceError):
 
 class AlreadyExists(PreconditionFailed, FileExistsError):
     """A create-only publish found the name taken."""
+
+
+class WriteBusy(ServiceError):
+    """Another write to this name (on this instance or another) held it for longer than a write waits for it.
+
+    Not a refusal of what was sent: the same request may be sent again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("another write to this video is in progress: try again shortly")
 
 
 class WriteNotAllowed(ServiceError):

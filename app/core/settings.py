@@ -30,7 +30,8 @@ _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers
                  "upload_expiry_seconds", "max_upload_metadata_bytes", "max_header_count", "max_connections",
                  "head_timeout_seconds", "keep_alive_seconds", "catalog_scan_seconds", "job_attempts",
                  "job_lease_seconds", "job_poll_seconds", "ready_timeout_seconds", "store_connect_timeout_seconds",
-                 "store_timeout_seconds", "store_write_timeout_seconds", "store_claim_seconds")
+                 "store_timeout_seconds", "store_write_timeout_seconds", "store_claim_seconds", "write_claim_seconds",
+                 "write_wait_seconds")
 _AT_LEAST_NONE = ("min_free_bytes", "embedded_workers", "job_retry_seconds", "inline_faststart_bytes")
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
@@ -122,6 +123,8 @@ class Settings:
     job_lease_seconds: int = 30
     job_retry_seconds: int = 10
     job_poll_seconds: int = 2
+    write_claim_seconds: int = 30
+    write_wait_seconds: int = 30
 
     def __post_init__(self) -> None:
         """Refuse values that would make the service misbehave later rather than now."""
