@@ -17,13 +17,14 @@ from starlette.requests import Request
 from app.catalog.catalog import Catalog
 from app.catalog.claims import WriteClaims
 from app.catalog.database import make_engine
+from app.core.errors import Unavailable
 from app.core.settings import Settings
 from app.jobs.kinds import DESCRIBE, FASTSTART
 from app.jobs.queue import Job, JobQueue, RetryPolicy
 from app.jobs.runner import JobRunner, Report
 from app.library.videos import Library, VideoRecord
 from app.media.workers import MediaWorkers
-from app.storage.base import Store
+from app.storage.base import Publish, StagedFile, Store
 from app.storage.local import LocalStore
 from app.uploads.ingest import IngestPipeline, Ingested
 from app.uploads.local_sessions import LocalUploadSessions
@@ -53,7 +54,7 @@ class Services:
         media = MediaWorkers(settings.media_workers, settings.media_timeout_seconds)
         job_media = MediaWorkers(settings.media_workers, settings.media_timeout_seconds, JOB_NICENESS)
         store, uploads = _s3_parts(settings) if settings.uses_s3 else _local_parts(settings)
-        engine = make_engine(settings.catalog_url)
+        engine = make_engine(settings.catalog_url, settings.database_timeout_seconds)
         jobs = JobQueue(engine, RetryPolicy(settings.job_attempts, settings.job_retry_seconds,
                                             settings.job_lease_seconds))
         library = Library(store, job_media, Catalog(engine), jobs)
@@ -70,6 +71,27 @@ class Services:
     async def catalogue(self, ingested: Ingested) -> VideoRecord:
         """Catalog what an ingest published, and ask for the work it still needs; its record."""
         return await self.library.added(ingested.name, ingested.media, ingested.needs_faststart)
+
+    async def add_upload(self, staged: StagedFile, name: str) -> VideoRecord:
+        """Ingest a new upload under a new name (``name`` or a numbered one) and catalog it, all or nothing.
+
+        The catalog's database is asked first, so that one that is down refuses the upload before it is
+        published; one that fails between the publish and the record takes the published video back, so that
+        an upload answered 503 left nothing stored and may simply be sent again.
+        """
+        await self.library.check_catalog()
+        ingested = await self.ingest.run(staged, name, Publish.UNIQUE)
+        try:
+            return await self.catalogue(ingested)
+        except Unavailable:
+            await self._take_back(ingested.name)
+            raise
+
+    async def _take_back(self, name: str) -> None:
+        try:
+            await self.store.delete(name)
+        except Exception:
+            log.exception("could not take back %r, published but not catalogued: a scan catalogues it", name)
 
     @asynccontextmanager
     async def writing(self, name: str) -> AsyncIterator[None]:

@@ -15,8 +15,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import count
 from pathlib import Path
 
@@ -68,6 +71,27 @@ class PostgresServer:
         _run([str(self.binaries / "createdb"), "--host", "127.0.0.1", "--port", str(self.port),
               "--username", "postgres", name])
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server stalled for the block: its postmaster stopped (SIGSTOP), so a new connection is accepted by
+        the kernel but never answered."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(postmaster, signal.SIGCONT)
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """The server stopped at once for the block (connections refused), and started again at its end."""
+        self._server("pg_ctl", "--pgdata", str(self.data), "--mode", "immediate", "--wait", "stop")
+        try:
+            yield
+        finally:
+            self._server("pg_ctl", "--pgdata", str(self.data), "--log", str(self.root / "server.log"), "--wait",
+                         "start")
 
     def stop(self) -> None:
         """Stop the server at once (nothing in it is kept) and remove its folder."""

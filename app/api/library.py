@@ -76,8 +76,8 @@ async def upload_video(request: Request, services: Services = Depends(get_servic
     """Store the multipart field ``file`` as a new video under a new, unique name."""
     async with services.store.staged() as staged:
         name = await receive_multipart_file(request, staged, services.settings.max_upload_bytes)
-        ingested = await services.ingest.run(staged, name, Publish.UNIQUE)
-    info = video_info(await services.catalogue(ingested), request, services.settings)
+        record = await services.add_upload(staged, name)
+    info = video_info(record, request, services.settings)
     return JSONResponse(info.model_dump(), status_code=201, headers={"location": info.video_url})
 
 

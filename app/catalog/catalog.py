@@ -14,15 +14,16 @@ import binascii
 import json
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.catalog.database import migrate, write
+from app.catalog.database import answered, migrate, write
 from app.catalog.search import matching
 from app.catalog.tables import VideoRow
 from app.core.errors import InvalidCursor
@@ -166,7 +167,7 @@ class Catalog:
                    query: str | None = None) -> CatalogPage:
         """A page in order ``sort``; of the videos the search ``query`` finds, when there is one."""
         statement = page_statement(limit, cursor, offset, sort, self._found(query))
-        async with self._sessions() as session:
+        async with self._session() as session:
             rows = list((await session.scalars(statement)).all())
         more = len(rows) > limit
         return CatalogPage(rows[:limit], encode_cursor(sort, rows[limit - 1]) if more else None)
@@ -175,19 +176,27 @@ class Catalog:
         """How many videos the catalog holds, or the search ``query`` finds."""
         statement = select(func.count()).select_from(VideoRow)
         found = self._found(query)
-        async with self._sessions() as session:
+        async with self._session() as session:
             return await session.scalar(statement if found is None else statement.where(found)) or 0
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose failures are said in the service's words (``database.answered``)."""
+        with answered():
+            async with self._sessions() as session:
+                yield session
 
     def _found(self, query: str | None) -> ColumnElement[bool] | None:
         return None if query is None else matching(query, self.engine.dialect.name)
 
     async def check(self) -> None:
         """Return once the database has answered a query; raise if it cannot be reached."""
-        async with self.engine.connect() as connection:
-            await connection.execute(select(1))
+        with answered():
+            async with self.engine.connect() as connection:
+                await connection.execute(select(1))
 
     async def get(self, name: str) -> VideoRow | None:
-        async with self._sessions() as session:
+        async with self._session() as session:
             return await session.scalar(select(VideoRow).where(VideoRow.name == name))
 
     async def identity(self, name: str) -> Identity | None:
@@ -242,7 +251,7 @@ class Catalog:
         Rows a request wrote after ``listed_at`` are left alone: the listing may predate that upload or delete.
         A changed file keeps its row (and id) but loses its description until it is described again.
         """
-        async with self._sessions() as session:
+        async with self._session() as session:
             known = {row.name: _listed_as(row.size, row.modified) for row in (await session.execute(
                 select(VideoRow.name, VideoRow.size, VideoRow.modified))).all()}
         listed = {entry.name: entry for entry in entries}
@@ -274,9 +283,10 @@ class Catalog:
                      .values(size=bindparam("new_size"), modified=bindparam("new_modified"), duration=0.0, etag=None,
                              media=None, problem=None, has_poster=False, updated=now))
         for batch in _batches(entries):
-            async with self.engine.begin() as connection:
-                await connection.execute(statement, [{"key": entry.name, "new_size": entry.size,
-                                                      "new_modified": entry.modified} for entry in batch])
+            with answered():
+                async with self.engine.begin() as connection:
+                    await connection.execute(statement, [{"key": entry.name, "new_size": entry.size,
+                                                          "new_modified": entry.modified} for entry in batch])
 
     async def _execute(self, statement: Any) -> Row[Any] | None:
         return await write(self.engine, statement)

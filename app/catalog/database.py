@@ -14,9 +14,10 @@ and two processes sharing one file (two instances over one store), take turns.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,17 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Row, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.core.errors import StorageFull
+from app.core.errors import StorageFull, Unavailable
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_BUSY_TIMEOUT_MS = 10_000
+_BUSY_TIMEOUT_SECONDS = 10
+"""How long a SQLite connection without a timeout of its own waits for another's write to end."""
 # Migrations of one process run one at a time: two first requests of an app started without
 # its lifespan must not both create the schema.
 _migrating = threading.Lock()
@@ -39,33 +43,58 @@ _MIGRATION_LOCK_KEY = 0x636174616C6F67
 """The PostgreSQL advisory lock that migrations of every process hold: "catalog" in ASCII, a fixed key."""
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """The async engine of the catalog at ``url``."""
-    engine = create_async_engine(url, poolclass=NullPool)
+def make_engine(url: str, timeout: float | None = None) -> AsyncEngine:
+    """The async engine of the catalog at ``url``; each connection and statement bounded by ``timeout`` seconds
+    when given (not for migrations, which may build an index over a large table). Run its statements inside
+    ``answered`` to have its failures said in the service's words."""
+    postgresql = make_url(url).get_backend_name() == "postgresql"
+    limits = {"timeout": timeout, "command_timeout": timeout} if postgresql and timeout is not None else {}
+    engine = create_async_engine(url, poolclass=NullPool, connect_args=limits)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = int(1000 * (timeout or _BUSY_TIMEOUT_SECONDS))
+        event.listen(engine.sync_engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
     return engine
 
 
-def _sqlite_pragmas(connection: Any, _record: object) -> None:
+def _sqlite_pragmas(connection: Any, busy_ms: int) -> None:
     cursor = connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
-async def write(engine: AsyncEngine, statement: Any) -> Row[Any] | None:
-    """Run one write in its own transaction, and give the first row it returns (if it returns any).
+@contextmanager
+def answered() -> Iterator[None]:
+    """Say what a failed statement of the block means to users: no room (``StorageFull``), or a database that
+    cannot be reached, lost its connection, stayed locked or did not answer in time (``Unavailable``).
 
-    StorageFull when the database's disk has no room for it.
+    Translated once SQLAlchemy has cleaned up after the failure, not from inside it: raising from its
+    ``handle_error`` hook left an app whose disk had filled up unable to shut down.
     """
     try:
-        async with engine.begin() as connection:
-            result = await connection.execute(statement)
-            return result.first() if result.returns_rows else None
+        yield
     except OperationalError as exc:
         if "disk is full" in str(exc.orig):
             raise StorageFull() from exc
-        raise
+        raise _unavailable(exc) from exc
+    except DBAPIError as exc:
+        if not (exc.connection_invalidated or isinstance(exc, InterfaceError)):
+            raise
+        raise _unavailable(exc) from exc
+    except (OSError, TimeoutError) as exc:  # refused, cut, or not answered while connecting
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(failure: BaseException) -> Unavailable:
+    log.warning("the catalog's database failed: %s", str(failure).partition("\n")[0] or type(failure).__name__)
+    return Unavailable("the database cannot be reached: try again shortly")
+
+
+async def write(engine: AsyncEngine, statement: Any) -> Row[Any] | None:
+    """Run one write in its own transaction, and give the first row it returns (if it returns any)."""
+    with answered():
+        async with engine.begin() as connection:
+            result = await connection.execute(statement)
+            return result.first() if result.returns_rows else None
 
 
 def migrate(url: str) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.catalog.database import write
+from app.catalog.database import answered, write
 from app.catalog.tables import JobRow, VideoRow
 
 URGENT = 0
@@ -169,13 +169,14 @@ class JobQueue:
         if not names:
             return {}
         found: dict[str, list[Any]] = {}
-        async with self._engine.connect() as connection:
-            for start in range(0, len(names), _BATCH):
-                rows = await connection.execute(
-                    select(JobRow.video, JobRow.status, JobRow.progress, JobRow.error)
-                    .where(JobRow.video.in_(names[start:start + _BATCH])))
-                for row in rows:
-                    found.setdefault(row.video, []).append(row)
+        with answered():
+            async with self._engine.connect() as connection:
+                for start in range(0, len(names), _BATCH):
+                    rows = await connection.execute(
+                        select(JobRow.video, JobRow.status, JobRow.progress, JobRow.error)
+                        .where(JobRow.video.in_(names[start:start + _BATCH])))
+                    for row in rows:
+                        found.setdefault(row.video, []).append(row)
         return {video: _state_of(rows) for video, rows in found.items()}
 
     async def state(self, video: str) -> WorkState | None:

@@ -98,7 +98,7 @@ def unavailable_on_failure() -> Iterator[None]:
     try:
         yield
     except GenericError as exc:
-        log.warning("the object store failed: %s", str(exc).splitlines()[0])
+        log.warning("the object store failed: %s", str(exc).partition("\n")[0])
         raise Unavailable("the object store cannot be reached: try again shortly") from None
 
 
