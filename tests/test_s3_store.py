@@ -180,3 +180,23 @@ async def test_a_large_file_written_at_the_staged_path_goes_up_in_parts(seaweed,
     meta = obstore.head(seaweed.client(BUCKET), f"{prefix}/{name}")
     assert meta["size"] == PART_BYTES + 1024
     assert meta["e_tag"].strip('"').endswith("-2")  # S3's mark of a multipart upload of two parts
+
+
+async def test_an_append_whose_claim_cannot_be_let_go_is_still_answered_and_its_claim_is_in_nobodys_way(
+        make_instance, monkeypatch):
+    """The bytes went up, so the answer says so; the claim left behind lies behind the upload's offset, where
+    no request will claim (one left at the offset is taken over once stale, as a dead request's is)."""
+    client = make_instance()
+    url = await create(client, 8, filename=None)
+    delete = obstore.delete_async
+
+    async def claims_stay(store, keys, *args, **kwargs):
+        if "/claim-" in str(keys):
+            raise OSError("the object store went away")
+        return await delete(store, keys, *args, **kwargs)
+
+    monkeypatch.setattr(obstore, "delete_async", claims_stay)
+    appended = await patch(client, url, 0, b"AAAA")
+    assert (appended.status_code, appended.headers["upload-offset"]) == (204, "4")
+    monkeypatch.setattr(obstore, "delete_async", delete)
+    assert await stored(client, url, b"BBBB") == b"AAAABBBB"

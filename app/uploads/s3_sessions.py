@@ -12,8 +12,9 @@ the other request is refused (409) with nothing of its own at that offset:
 this alone keeps the parts from ever overlapping. Before reading its body, a
 request also creates ``claim-OFFSET`` the same way, so a second request at a
 busy offset is refused at once instead of sending its body in vain. A claim
-is deleted when its request ends; one left by a request that died is taken
-over once it is older than ``CLAIM_STALE_SECONDS``.
+is deleted when its request ends (best effort: a store that cannot be reached
+then keeps it); one left behind is taken over once it is older than
+``CLAIM_STALE_SECONDS``.
 
 The request whose part completes the upload marks it finalising after
 creating ``claim-final`` the same way, so exactly one request ever ingests it.
@@ -24,6 +25,7 @@ lingers (answering as finalising, never with a 500) until it expires.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import time
@@ -45,6 +47,8 @@ from app.uploads.sessions import Appender, Session, UploadClosed, open_only, val
 
 if TYPE_CHECKING:  # obstore declares these types in its stubs only
     from obstore import PutMode, PutResult
+
+log = logging.getLogger(__name__)
 
 UPLOADS_DIR = ".uploads"
 
@@ -201,13 +205,18 @@ class S3UploadSessions:
         Should a take-over fall between the check and the delete, a third
         request may then claim the offset too: it is refused when its part
         meets the one already there, having sent its body in vain.
+        Best effort: a store that cannot be reached now keeps the claim until
+        it is stale, and the request goes on to its answer (or its own failure).
         """
         try:
             meta = await obstore.head_async(self._client, claim.key)
+            if meta["e_tag"] == claim.e_tag:
+                await obstore.delete_async(self._client, claim.key)
         except FileNotFoundError:
             return
-        if meta["e_tag"] == claim.e_tag:
-            await obstore.delete_async(self._client, claim.key)
+        except Exception:
+            log.warning("could not let go of %s: it is taken over once older than %s s", claim.key,
+                        CLAIM_STALE_SECONDS, exc_info=True)
 
     async def _renew(self, session: Session, version: str) -> Session:
         """Push the expiry out, saving over the state only if it is still ``version`` (else read it again).
