@@ -8,11 +8,14 @@ Some reach into the store to leave what a dead or stalled instance would.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import obstore
@@ -21,6 +24,7 @@ from obstore.exceptions import PermissionDeniedError
 
 from app.main import create_app
 from app.storage.s3 import PART_BYTES, S3VideoStore
+from app.uploads import s3_sessions
 from app.uploads.s3_sessions import CLAIM_STALE_SECONDS
 from app.core.settings import Settings
 from tests.helpers import TUS, WAIT, create, patch
@@ -96,6 +100,41 @@ async def exists(store, key: str) -> None:
             return
         except FileNotFoundError:
             await asyncio.sleep(0.02)
+
+
+PART = 64 * 1024
+"""The part size of the tests that send several parts: small, so that they are quick."""
+
+
+@pytest.fixture
+def small_parts(monkeypatch) -> None:
+    monkeypatch.setattr(s3_sessions, "PART_BYTES", PART)
+
+
+async def upload_objects(seaweed, prefix: str, url: str, kind: str) -> dict[int, int]:
+    """Offset and size of each of the upload's objects of one kind (``part`` or ``claim``) now in the store."""
+    folder = f"{prefix}/.uploads/{url.rpartition('/')[2]}"
+    listing = await obstore.list_with_delimiter_async(seaweed.client(BUCKET), folder)
+    return {int(meta["path"].rpartition("-")[2]): meta["size"] for meta in listing["objects"]
+            if meta["path"].rpartition("/")[2].startswith(f"{kind}-")}
+
+
+async def until(condition: Callable[[], Awaitable[bool]]) -> None:
+    """Return once ``condition`` holds, failing the test if it does not within WAIT seconds."""
+    async def poll() -> None:
+        while not await condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), WAIT)
+
+
+async def parts_are(seaweed, prefix: str, url: str, expected: dict[int, int]) -> bool:
+    return await upload_objects(seaweed, prefix, url, "part") == expected
+
+
+async def all_buffered(staging: Path, count: int) -> bool:
+    """Whether the instance whose staging folder is ``staging`` holds ``count`` bytes in its local part files."""
+    return sum(path.stat().st_size for path in staging.glob("part-*")) == count
 
 
 async def stored(client: httpx.AsyncClient, url: str, rest: bytes) -> bytes:
@@ -180,3 +219,94 @@ async def test_a_large_file_written_at_the_staged_path_goes_up_in_parts(seaweed,
     meta = obstore.head(seaweed.client(BUCKET), f"{prefix}/{name}")
     assert meta["size"] == PART_BYTES + 1024
     assert meta["e_tag"].strip('"').endswith("-2")  # S3's mark of a multipart upload of two parts
+
+
+async def test_parts_go_up_while_the_body_still_arrives_and_head_counts_them(make_instance, seaweed, prefix,
+                                                                           small_parts):
+    client = make_instance()
+    data = secrets.token_bytes(3 * PART)
+    url = await create(client, len(data), filename=None)
+    body = HeldBody(data[:2 * PART + PART // 2], data[2 * PART + PART // 2:])
+    request = asyncio.create_task(patch(client, url, 0, body))
+    await until(lambda: parts_are(seaweed, prefix, url, {0: PART, PART: PART}))
+    assert (await client.head(url, headers=TUS)).headers["upload-offset"] == str(2 * PART)
+    body.release()
+    finished = await asyncio.wait_for(request, WAIT)
+    assert finished.status_code == 204
+    assert (await client.get(finished.headers["video-url"])).content == data
+
+
+async def test_an_append_cut_by_a_failing_store_keeps_the_parts_that_went_up_and_lets_go_of_its_claim(
+        make_instance, seaweed, prefix, small_parts, monkeypatch):
+    client = make_instance()
+    data = secrets.token_bytes(4 * PART)
+    url = await create(client, len(data), filename=None)
+    body = HeldBody(data[:2 * PART + PART // 2], data[2 * PART + PART // 2:3 * PART])
+    request = asyncio.create_task(patch(client, url, 0, body))
+    await until(lambda: parts_are(seaweed, prefix, url, {0: PART, PART: PART}))
+    put = obstore.put_async
+
+    async def store_fails(store, key, *args, **kwargs):
+        if "/part-" in key:
+            raise OSError("the object store went away")
+        return await put(store, key, *args, **kwargs)
+
+    monkeypatch.setattr(obstore, "put_async", store_fails)
+    body.release()
+    assert (await asyncio.wait_for(request, WAIT)).status_code == 500
+    monkeypatch.setattr(obstore, "put_async", put)
+    assert await upload_objects(seaweed, prefix, url, "claim") == {}
+    assert (await client.head(url, headers=TUS)).headers["upload-offset"] == str(2 * PART)
+    assert await stored(client, url, data[2 * PART:]) == data
+
+
+async def test_an_append_whose_claim_cannot_be_let_go_is_still_answered_and_its_claim_is_in_nobodys_way(
+        make_instance, monkeypatch):
+    """The bytes went up, so the answer says so; the claim left behind lies behind the upload's offset, where
+    no request will claim (one left at the offset is taken over once stale, as a dead request's is)."""
+    client = make_instance()
+    url = await create(client, 8, filename=None)
+    delete = obstore.delete_async
+
+    async def claims_stay(store, keys, *args, **kwargs):
+        if "/claim-" in str(keys):
+            raise OSError("the object store went away")
+        return await delete(store, keys, *args, **kwargs)
+
+    monkeypatch.setattr(obstore, "delete_async", claims_stay)
+    appended = await patch(client, url, 0, b"AAAA")
+    assert (appended.status_code, appended.headers["upload-offset"]) == (204, "4")
+    monkeypatch.setattr(obstore, "delete_async", delete)
+    assert await stored(client, url, b"BBBB") == b"AAAABBBB"
+
+
+async def test_a_checksummed_append_sends_nothing_up_before_its_digest_is_verified(make_instance, seaweed, prefix,
+                                                                                 small_parts, tmp_path):
+    client = make_instance()
+    data = secrets.token_bytes(3 * PART)
+    url = await create(client, len(data), filename=None)
+    sent = 2 * PART + PART // 2
+    body = HeldBody(data[:sent], data[sent:])
+    wrong = base64.b64encode(hashlib.sha1(b"other bytes").digest()).decode()
+    request = asyncio.create_task(patch(client, url, 0, body, **{"upload-checksum": f"sha1 {wrong}"}))
+    await until(lambda: all_buffered(tmp_path / "staging-0", sent))
+    assert await upload_objects(seaweed, prefix, url, "part") == {}
+    body.release()
+    assert (await asyncio.wait_for(request, WAIT)).status_code == 460
+    assert (await client.head(url, headers=TUS)).headers["upload-offset"] == "0"
+    assert await upload_objects(seaweed, prefix, url, "part") == {}
+
+
+async def test_a_body_that_runs_past_the_length_keeps_none_of_the_parts_it_sent_up(make_instance, seaweed, prefix,
+                                                                                    small_parts):
+    client = make_instance()
+    url = await create(client, 2 * PART + PART // 2, filename=None)
+
+    async def overlong() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield secrets.token_bytes(PART)
+
+    assert (await patch(client, url, 0, overlong())).status_code == 400
+    assert (await client.head(url, headers=TUS)).headers["upload-offset"] == "0"
+    assert await upload_objects(seaweed, prefix, url, "part") == {}
+    assert await upload_objects(seaweed, prefix, url, "claim") == {}

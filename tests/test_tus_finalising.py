@@ -134,7 +134,7 @@ async def finalise_then_die(folder, staging):
     sessions = LocalUploadSessions(folder, 3600, FreeSpace(folder, 0))
     session = await sessions.create(3, {}, "", "clip.mp4")
     async with sessions.appending(session) as appender:
-        appender.write(b"abc")
+        await appender.write(b"abc")
     await sessions.take_data(session, StagedFile(staging, FreeSpace(staging, 0)))  # as the ingest does
     print(session.id, flush=True)
     sys.stdin.readline()

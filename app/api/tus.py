@@ -182,19 +182,22 @@ async def _append_body(request: Request, appender: Appender, remaining: int) -> 
 
     A client that leaves midway, or a disk that fills up, keeps what arrived
     (that is what resuming is for), unless a checksum was promised, which a
-    part cannot be checked against.
+    part cannot be checked against: then the session store is told to keep
+    the bytes back until the digest has been compared.
     An overlong body is a broken client, not a cut one: its first chunks are no
     more trustworthy than its last, so they go too.
     """
     _refuse_declared(request, appender, remaining)
     checksum = _checksum(request)
     digest = hashlib.new(checksum[0]) if checksum else None
+    if checksum:
+        appender.hold_until_end()
     try:
         async for chunk in request_chunks(request):
             if appender.offset - appender.start + len(chunk) > remaining:
                 appender.discard()
                 raise _overrun()
-            appender.write(chunk)
+            await appender.write(chunk)
             if digest is not None:
                 digest.update(chunk)
     except (UploadRefused, StorageFull):

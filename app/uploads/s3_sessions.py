@@ -2,18 +2,31 @@
 
 Objects cannot be appended to, so an upload is a folder of objects under
 ``.uploads/ID/``: ``state.json``, and ``part-OFFSET`` objects of at most
-``PART_BYTES``. The offset is the end of the unbroken run of parts from 0. A
-request's bytes wait in a local file and go up as parts when it ends, so
-memory stays flat.
+``PART_BYTES``. The offset is the end of the unbroken run of parts from 0.
+
+A request's bytes gather in a local file of one part, which goes up as soon
+as it is full, while the body is still arriving (the body waits meanwhile), so
+memory stays flat and each request has at most one part on local disk; what is
+left when the request ends goes up then. So a request cut short, by its
+client or by a store that fails, keeps every part that went up, and HEAD
+counts them. A request with ``Upload-Checksum`` is the exception: the digest
+covers its whole body, so its bytes wait in the local file until it has been
+verified and go up when the request ends (all or none, as before parts went
+up early). A body that runs past ``Upload-Length`` keeps nothing either: the
+parts it stored are deleted again, the last first.
 
 Every part is created with ``If-None-Match: *``, so of two requests that
 write at one offset, on one instance or two, the first part stored wins and
 the other request is refused (409) with nothing of its own at that offset:
 this alone keeps the parts from ever overlapping. Before reading its body, a
 request also creates ``claim-OFFSET`` the same way, so a second request at a
-busy offset is refused at once instead of sending its body in vain. A claim
-is deleted when its request ends; one left by a request that died is taken
-over once it is older than ``CLAIM_STALE_SECONDS``.
+busy offset is refused at once instead of sending its body in vain. The claim
+moves with the parts: a request holds the claim on the offset its next byte
+goes to, claiming the end of a full part before storing it and letting go of
+the claim on its start once it is stored. However a request ends (done, cut,
+refused, failed), it lets go of its claim at once. That is a delete in the
+store, so when the store cannot be reached even for that, the claim stays and
+is taken over once it is older than ``CLAIM_STALE_SECONDS``.
 
 The request whose part completes the upload marks it finalising after
 creating ``claim-final`` the same way, so exactly one request ever ingests it.
@@ -24,10 +37,11 @@ lingers (answering as finalising, never with a 500) until it expires.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -39,12 +53,14 @@ from obstore.exceptions import AlreadyExistsError, PreconditionError
 from app.core.errors import ExpiredUpload, UnknownUpload, UploadBusy
 from app.storage.base import StagedFile
 from app.storage.s3 import PART_BYTES, S3VideoStore
-from app.storage.space import full_disk_refused
+from app.storage.space import FreeSpace, full_disk_refused
 from app.storage.staging import create_locked
 from app.uploads.sessions import Appender, Session, UploadClosed, open_only, valid_upload_id
 
 if TYPE_CHECKING:  # obstore declares these types in its stubs only
     from obstore import PutMode, PutResult
+
+log = logging.getLogger(__name__)
 
 UPLOADS_DIR = ".uploads"
 
@@ -132,38 +148,38 @@ class S3UploadSessions:
 
     @asynccontextmanager
     async def appending(self, session: Session) -> AsyncIterator[Appender]:
-        """Claim the current offset of an open upload; the bytes go up as parts at the end.
+        """Claim the current offset of an open upload; the bytes go up part by part as they arrive.
 
         UploadBusy if the offset is claimed, or if another request's part got
-        there first; UploadClosed if the upload is finalising or finished. The
-        claim is let go however the request ends. If the block ended normally
-        with every byte in, the upload is then marked finalising (UploadClosed
-        if another request got there first).
+        there first; UploadClosed if the upload is finalising or finished. If
+        the block ends normally, what is left of its bytes goes up then (or,
+        if they were discarded, the parts they made are deleted); if it raises,
+        the parts already stored stay and the rest is dropped. The claim is let
+        go however the request ends. If the block ended normally with every
+        byte in, the upload is then marked finalising (UploadClosed if another
+        request got there first).
         """
         start = await self.offset(session)
         claim = await self._claim_offset(session.id, start)
+        appender: _PartAppender | None = None
         try:
-            current, version = await self._load(session.id)
-            with self._buffer() as (fd, buffer):
-                appender = Appender(fd, open_only(current), start, 0, self._space)
-                try:
-                    yield appender
-                finally:
-                    if appender.offset > start:
-                        appender.session = await self._renew(current, version)
-                        await self._store_parts(session.id, start, buffer)
+            with self._buffer() as fd:
+                current, version = await self._load(session.id)
+                appender = _PartAppender(self, fd, open_only(current), version, start, claim, self._space)
+                yield appender
+                await appender.end()
         finally:
-            await self._release(claim)
+            await self._release(claim if appender is None else appender.claim)
         if appender.complete:
             appender.session = await self._finalise(appender.session)
 
     @contextmanager
-    def _buffer(self) -> Iterator[tuple[int, Path]]:
-        """A new local file (descriptor and path) for one request's bytes, locked until it is removed afterwards."""
+    def _buffer(self) -> Iterator[int]:
+        """A new local file for one request's bytes, locked until it is removed afterwards."""
         with full_disk_refused():
             fd, path = create_locked(self._staging, "part-", mode=0o600)
         try:
-            yield fd, path
+            yield fd
         finally:
             path.unlink(missing_ok=True)
             os.close(fd)
@@ -201,13 +217,18 @@ class S3UploadSessions:
         Should a take-over fall between the check and the delete, a third
         request may then claim the offset too: it is refused when its part
         meets the one already there, having sent its body in vain.
+        Best effort: a store that cannot be reached now keeps the claim until
+        it is stale, and the request goes on to its answer (or its own failure).
         """
         try:
             meta = await obstore.head_async(self._client, claim.key)
+            if meta["e_tag"] == claim.e_tag:
+                await obstore.delete_async(self._client, claim.key)
         except FileNotFoundError:
             return
-        if meta["e_tag"] == claim.e_tag:
-            await obstore.delete_async(self._client, claim.key)
+        except Exception:
+            log.warning("could not let go of %s: it is taken over once older than %s s", claim.key,
+                        CLAIM_STALE_SECONDS, exc_info=True)
 
     async def _renew(self, session: Session, version: str) -> Session:
         """Push the expiry out, saving over the state only if it is still ``version`` (else read it again).
@@ -228,17 +249,15 @@ class S3UploadSessions:
                 continue
             return renewed
 
-    async def _store_parts(self, upload_id: str, start: int, buffer: Path) -> None:
-        """Upload the buffered bytes as parts of at most PART_BYTES, each only where no part is yet.
+    async def _store_part(self, upload_id: str, position: int, block: bytes) -> None:
+        """Create the part at ``position`` unless one is there: UploadBusy if another request's part is (it took
+        over this request's claim)."""
+        await self._create(self._key(upload_id, f"part-{position:020d}"), block, UploadBusy(upload_id))
 
-        UploadBusy if another request's part is at one of the offsets (it took
-        over this request's claim).
-        """
-        position = start
-        with open(buffer, "rb") as data:
-            while block := data.read(PART_BYTES):
-                await self._create(self._key(upload_id, f"part-{position:020d}"), block, UploadBusy(upload_id))
-                position += len(block)
+    async def _delete_parts(self, upload_id: str, positions: Iterable[int]) -> None:
+        """Delete the parts at ``positions``, one by one in that order."""
+        for position in positions:
+            await obstore.delete_async(self._client, self._key(upload_id, f"part-{position:020d}"))
 
     async def _finalise(self, session: Session) -> Session:
         finalising = replace(session, finalising=True)
@@ -283,3 +302,98 @@ class S3UploadSessions:
             except UnknownUpload:
                 continue
         return removed
+
+
+class _PartAppender(Appender):
+    """One request's appending to an upload in the object store: its bytes gather in a local file of one part,
+    which goes up as soon as it is full.
+
+    ``claim`` is this request's claim on the offset its next byte goes to.
+    """
+
+    def __init__(self, sessions: S3UploadSessions, fd: int, session: Session, version: str, start: int,
+                 claim: Claim, space: FreeSpace) -> None:
+        super().__init__(fd, session, start, 0, space)
+        self.claim = claim
+        self._sessions = sessions
+        self._version: str | None = version  # None once the expiry is renewed
+        self._part_start = start  # the position in the upload of the local file's first byte
+        self._stored: list[int] = []  # the positions of the parts this request stored, in order
+        self._held = False
+        self._discarded = False
+
+    @property
+    def _buffered(self) -> int:
+        return self.offset - self._part_start
+
+    def hold_until_end(self) -> None:
+        """Send nothing up before the request ends: its checksum has to be verified first."""
+        self._held = True
+
+    async def write(self, data: bytes) -> None:
+        """Append ``data`` to the local file, sending each part up as soon as it is full (unless held).
+
+        On a full disk, or at the reserve, StorageFull: what fitted goes up when
+        the request ends, as a client that resumes once there is room expects.
+        """
+        view = memoryview(data)
+        while view:
+            piece = view if self._held else view[:PART_BYTES - self._buffered]
+            for written in self._guard.write(self._fd, piece):
+                self.offset += written
+            view = view[len(piece):]
+            if not self._held and self._buffered == PART_BYTES:
+                await self._send_full_part()
+
+    async def _send_full_part(self) -> None:
+        """Store the full part, handing this request's claim on to the offset after it.
+
+        The end is claimed before the part is stored, so that no other request
+        can start there in between; the start is let go once the part is stored.
+        """
+        await self._renew()
+        following = await self._sessions._claim_offset(self.session.id, self.offset)
+        try:
+            await self._sessions._store_part(self.session.id, self._part_start, os.pread(self._fd, PART_BYTES, 0))
+        except BaseException:
+            await self._sessions._release(following)
+            raise
+        released, self.claim = self.claim, following
+        self._stored.append(self._part_start)
+        self._part_start = self.offset
+        self._empty()
+        await self._sessions._release(released)
+
+    def discard(self) -> None:
+        """Forget everything this request appended: the local file now, the parts it stored when it ends."""
+        self._empty()
+        self._discarded = True
+        self.offset = self._part_start = self.start
+
+    def _empty(self) -> None:
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+
+    async def end(self) -> None:
+        """At the request's normal end: send up what the local file holds, or delete a discarded request's parts.
+
+        They are deleted the last first, so that none is ever left beyond a
+        gap, where parts stored later could join it to the upload again.
+        """
+        if self._discarded:
+            await self._sessions._delete_parts(self.session.id, reversed(self._stored))
+            return
+        position = self._part_start
+        if position == self.offset:
+            return
+        await self._renew()
+        while block := os.pread(self._fd, PART_BYTES, position - self._part_start):
+            await self._sessions._store_part(self.session.id, position, block)
+            position += len(block)
+
+    async def _renew(self) -> None:
+        """Push the upload's expiry out once, before this request's first part goes up (``S3UploadSessions._renew``
+        says why before)."""
+        if self._version is not None:
+            self.session = await self._sessions._renew(self.session, self._version)
+            self._version = None

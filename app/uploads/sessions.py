@@ -92,9 +92,19 @@ class Appender:
         """StorageFull now unless ``incoming`` bytes, announced before they are sent, fit above the reserve."""
         self._guard.require(incoming)
 
-    def write(self, data: bytes) -> None:
+    def hold_until_end(self) -> None:
+        """Keep this request's bytes back until it ends: a checksum covers all of them, so none may count before
+        it is verified.
+
+        Nothing to do on disk, where ``discard`` cuts them off the upload's file
+        again; the object store overrides it, since a part it stores counts at once.
+        """
+
+    async def write(self, data: bytes) -> None:
         """Append ``data``, counting every byte that reached the file.
 
+        A coroutine so that a store may send what it has gathered on (the
+        object store, a full part) before it takes more.
         On a full disk, or at the reserve, StorageFull: what fitted is kept, as
         a client that resumes once there is room expects, and made durable first.
         """
