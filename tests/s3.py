@@ -4,7 +4,6 @@ on loopback ports, with signature authentication turned on."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
 import subprocess
@@ -95,16 +94,6 @@ class SeaweedS3(ManagedProcess):
         return S3Store(bucket, endpoint=self.endpoint, region=REGION, access_key_id=ACCESS_KEY,
                        secret_access_key=self.secret_key if secret_key is None else secret_key,
                        virtual_hosted_style_request=False, client_options={"allow_http": True})
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        """The server stopped (SIGSTOP) for the block: connections are accepted and nothing is answered, as
-        with a store that hangs; it carries on (SIGCONT) however the block ends."""
-        os.kill(self.process.pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(self.process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

@@ -1,8 +1,9 @@
 """The service over an object store that stalls (SIGSTOP) or dies (SIGKILL) and comes back: bounded answers,
 503 with Retry-After instead of a 500 or a hang, nothing half-written visible, and recovery without a restart.
 
-The service waits at most a second for any answer of the store here; every client waits ``WAIT`` (ten times
-that), so a service that held a request for as long as the store is gone fails the test by the client's timeout.
+The service waits at most a second for any answer of the store here (but for a part of an upload, which it may
+take longer to store); every client waits ``WAIT``, ten times that, so a service that held a request for as long
+as the store is gone fails the test by the client's timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.helpers import WAIT, put, uploaded, wait_for
 
 BUCKET = "videos"
 WAITS = {"VIDEO_STORE_CONNECT_TIMEOUT_SECONDS": "1", "VIDEO_STORE_TIMEOUT_SECONDS": "1",
-         "VIDEO_STORE_WRITE_TIMEOUT_SECONDS": "2", "VIDEO_STORE_CLAIM_SECONDS": "2"}
+         "VIDEO_STORE_WRITE_TIMEOUT_SECONDS": "10", "VIDEO_STORE_CLAIM_SECONDS": "2"}
 
 
 @pytest.fixture
@@ -86,6 +87,7 @@ def test_every_store_route_of_a_service_whose_store_is_down_is_503_and_works_aga
     with seaweed.down():
         assert unavailable(http.get(stored["video_url"]))
         assert unavailable(http.post("/video", files={"file": ("down.mp4", sample_mp4.read_bytes())}))
+        assert unavailable(http.post("/uploads/", headers={"tus-resumable": "1.0.0", "upload-length": "10"}))
         assert http.get("/healthz").status_code == 200
     assert http.get(stored["video_url"]).status_code == 200
     assert uploaded(http, sample_mp4, "down.mp4")["name"] == "down.mp4"

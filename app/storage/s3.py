@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import obstore
 from obstore.exceptions import AlreadyExistsError, GenericError, PreconditionError
@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # obstore declares the type in its stubs only
 
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NAMES_DIR = ".names"
 PART_BYTES = 8 * 1024 * 1024
@@ -69,9 +70,10 @@ class StoreWaits:
     answer: float
     write: float
 
-    def client_options(self, lifetime: timedelta) -> dict[str, object]:
-        """obstore's options for a client whose requests may last ``lifetime`` in all."""
-        return {"connect_timeout": timedelta(seconds=self.connect), "read_timeout": timedelta(seconds=self.answer),
+    def client_options(self, lifetime: timedelta, answer: float) -> dict[str, object]:
+        """obstore's options for a client whose requests may last ``lifetime`` in all, and wait ``answer``
+        seconds for each piece of their answer."""
+        return {"connect_timeout": timedelta(seconds=self.connect), "read_timeout": timedelta(seconds=answer),
                 "timeout": lifetime}
 
     def retries(self) -> dict[str, object]:
@@ -90,6 +92,11 @@ class StoreWaits:
         except TimeoutError:
             raise Unavailable(f"the object store did not answer within {self.answer:g} s: try again shortly") \
                 from None
+
+    async def call(self, request: Callable[..., Awaitable[T]], *args: object, **kwargs: object) -> T:
+        """Make one store request (an obstore function) within the answer wait, as ``answered`` says."""
+        async with self.answered():
+            return await request(*args, **kwargs)
 
 
 @contextmanager
@@ -179,9 +186,9 @@ class S3VideoStore:
                  waits: StoreWaits, claim_seconds: float) -> None:
         bucket, self.prefix = split_s3_url(url)
         self.waits = waits
-        self.client = _client(bucket, s3, waits, waits.client_options(STREAM_LIFETIME))
+        self.client = _client(bucket, s3, waits, waits.client_options(STREAM_LIFETIME, waits.answer))
         """Reads (streamed ones may last long) and small requests."""
-        self._writer = _client(bucket, s3, waits, waits.client_options(timedelta(seconds=waits.write)))
+        self._writer = _client(bucket, s3, waits, waits.client_options(timedelta(seconds=waits.write), waits.write))
         """Publishing: each part must go up within the write wait, or the upload fails."""
         self._names = Claims(self.client, waits.answered, claim_seconds)
         """Names being uploaded to; one whose upload died with the store is free again after ``claim_seconds``."""

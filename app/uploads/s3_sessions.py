@@ -89,6 +89,7 @@ class S3UploadSessions:
 
     def __init__(self, store: S3VideoStore, staging: Path, expiry_seconds: int) -> None:
         self._client = store.client
+        self._waits = store.waits
         self._space = store.space
         self._root = store.key(UPLOADS_DIR)
         self._staging = staging
@@ -100,7 +101,7 @@ class S3UploadSessions:
         return f"{self._root}/{upload_id}/{leaf}"
 
     async def _save(self, session: Session, mode: PutMode = "overwrite") -> None:
-        await obstore.put_async(self._client, self._key(session.id, "state.json"), json.dumps(asdict(session)).encode(),
+        await self._waits.call(obstore.put_async, self._client, self._key(session.id, "state.json"), json.dumps(asdict(session)).encode(),
                                 mode=mode)
 
     async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
@@ -116,7 +117,7 @@ class S3UploadSessions:
     async def _load(self, upload_id: str) -> tuple[Session, str]:
         """The live session and the ETag of its state, for a save that must not undo a newer one."""
         try:
-            result = await obstore.get_async(self._client, self._key(upload_id, "state.json"))
+            result = await self._waits.call(obstore.get_async, self._client, self._key(upload_id, "state.json"))
         except FileNotFoundError:
             raise UnknownUpload(upload_id) from None
         session = Session(**json.loads(bytes(await result.bytes_async())))
@@ -127,7 +128,7 @@ class S3UploadSessions:
 
     async def _parts(self, session: Session) -> list[tuple[int, str, int]]:
         """(offset, key, size) of the unbroken run of parts from offset 0."""
-        listing = await obstore.list_with_delimiter_async(self._client, f"{self._root}/{session.id}")
+        listing = await self._waits.call(obstore.list_with_delimiter_async, self._client, f"{self._root}/{session.id}")
         found = {}
         for meta in listing["objects"]:
             leaf = meta["path"].rpartition("/")[2]
@@ -187,7 +188,7 @@ class S3UploadSessions:
     async def _create(self, key: str, body: bytes, refusal: Exception) -> PutResult:
         """Create ``key`` unless it exists (then raise ``refusal``): one winner among any instances."""
         try:
-            return await obstore.put_async(self._client, key, body, mode="create")
+            return await self._waits.call(obstore.put_async, self._client, key, body, mode="create")
         except AlreadyExistsError:
             raise refusal from None
 
@@ -196,7 +197,7 @@ class S3UploadSessions:
         key = self._key(upload_id, f"claim-{offset:020d}")
         body = json.dumps({"at": time.time(), "by": secrets.token_hex(8)}).encode()
         try:
-            created = await obstore.put_async(self._client, key, body, mode="create")
+            created = await self._waits.call(obstore.put_async, self._client, key, body, mode="create")
         except AlreadyExistsError:
             created = await self._take_over_stale(key, body, UploadBusy(upload_id))
         return Claim(key, created["e_tag"])
@@ -204,10 +205,10 @@ class S3UploadSessions:
     async def _take_over_stale(self, key: str, body: bytes, refusal: Exception) -> PutResult:
         """Replace the claim at ``key`` if it is stale and nobody replaced or let go of it first; else ``refusal``."""
         try:
-            held = await obstore.get_async(self._client, key)
+            held = await self._waits.call(obstore.get_async, self._client, key)
             if time.time() - json.loads(bytes(await held.bytes_async()))["at"] < CLAIM_STALE_SECONDS:
                 raise refusal
-            return await obstore.put_async(self._client, key, body, mode={"e_tag": held.meta["e_tag"]})
+            return await self._waits.call(obstore.put_async, self._client, key, body, mode={"e_tag": held.meta["e_tag"]})
         except (FileNotFoundError, PreconditionError):
             raise refusal from None
 
@@ -221,9 +222,9 @@ class S3UploadSessions:
         it is stale, and the request goes on to its answer (or its own failure).
         """
         try:
-            meta = await obstore.head_async(self._client, claim.key)
+            meta = await self._waits.call(obstore.head_async, self._client, claim.key)
             if meta["e_tag"] == claim.e_tag:
-                await obstore.delete_async(self._client, claim.key)
+                await self._waits.call(obstore.delete_async, self._client, claim.key)
         except FileNotFoundError:
             return
         except Exception:
@@ -257,7 +258,7 @@ class S3UploadSessions:
     async def _delete_parts(self, upload_id: str, positions: Iterable[int]) -> None:
         """Delete the parts at ``positions``, one by one in that order."""
         for position in positions:
-            await obstore.delete_async(self._client, self._key(upload_id, f"part-{position:020d}"))
+            await self._waits.call(obstore.delete_async, self._client, self._key(upload_id, f"part-{position:020d}"))
 
     async def _finalise(self, session: Session) -> Session:
         finalising = replace(session, finalising=True)
@@ -268,7 +269,7 @@ class S3UploadSessions:
     async def take_data(self, session: Session, staged: StagedFile) -> None:
         """All the parts, in order, into ``staged`` (streamed, flat memory)."""
         for _, key, _ in await self._parts(session):
-            result = await obstore.get_async(self._client, key)
+            result = await self._waits.call(obstore.get_async, self._client, key)
             async for chunk in result.stream(min_chunk_size=PART_BYTES):
                 staged.write(chunk)
 
@@ -283,15 +284,15 @@ class S3UploadSessions:
         await self._delete_all(upload_id, keep_state=False)
 
     async def _delete_all(self, upload_id: str, keep_state: bool) -> None:
-        listing = await obstore.list_with_delimiter_async(self._client, f"{self._root}/{upload_id}")
+        listing = await self._waits.call(obstore.list_with_delimiter_async, self._client, f"{self._root}/{upload_id}")
         keys = [meta["path"] for meta in listing["objects"]
                 if not (keep_state and meta["path"].endswith("/state.json"))]
         if keys:
-            await obstore.delete_async(self._client, keys)
+            await self._waits.call(obstore.delete_async, self._client, keys)
 
     async def sweep(self) -> int:
         """Remove every expired session; return how many."""
-        listing = await obstore.list_with_delimiter_async(self._client, self._root)
+        listing = await self._waits.call(obstore.list_with_delimiter_async, self._client, self._root)
         removed = 0
         for folder in listing["common_prefixes"]:
             upload_id = folder.rstrip("/").rpartition("/")[2]
