@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.catalog.database import write
 from app.catalog.tables import WriteClaimRow
+from app.core.beside import running_beside
 from app.core.errors import WriteBusy
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,10 @@ class WriteClaims:
         renewed while the block runs, and let go when it ends, however it ends."""
         token = secrets.token_hex(16)
         await self._take(name, token)
-        renewing = asyncio.create_task(self._renew_until_cancelled(name, token))
         try:
-            yield
+            async with running_beside(self._renew_until_cancelled(name, token)):
+                yield
         finally:
-            renewing.cancel()
-            with suppress(asyncio.CancelledError):
-                await renewing
             await self._let_go(name, token)
 
     async def try_take(self, name: str, token: str) -> bool:

@@ -19,13 +19,14 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import obstore
 from obstore.exceptions import AlreadyExistsError, PreconditionError
 from obstore.store import S3Store
 
+from app.core.beside import running_beside
 from app.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,8 @@ class Claims:
     @asynccontextmanager
     async def kept(self, claim: Claim) -> AsyncIterator[None]:
         """Renew ``claim`` in the background while the block runs, so that it never looks stale."""
-        renewing = asyncio.create_task(self._renew_forever(claim))
-        try:
+        async with running_beside(self._renew_forever(claim)):
             yield
-        finally:
-            renewing.cancel()
-            with suppress(asyncio.CancelledError):
-                await renewing
 
     async def _renew_forever(self, claim: Claim) -> None:
         while True:
