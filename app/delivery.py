@@ -1,8 +1,10 @@
 """How stored bytes reach the client.
 
 ``proxy`` (the default): this process streams them through ``file_stream``.
-``redirect`` (object stores): a 307 to a short-lived signed URL, so players
-fetch the bytes from the object store (or a CDN in front of it).
+``redirect`` (object stores): the request's preconditions first (a 304 or
+412 is answered here), else a 307 to a signed URL valid for
+``VIDEO_REDIRECT_SECONDS``, so players fetch the bytes from the object store
+(or a CDN in front of it).
 ``x-accel``: behind nginx, this process checks the request (name, existence)
 and answers with ``X-Accel-Redirect`` to an internal nginx location that maps
 onto the store; nginx then sends the bytes itself, with its own validators,
@@ -11,6 +13,7 @@ ranges and conditional requests (see ``deploy/nginx-x-accel.conf.template``).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -18,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.core.media_types import content_disposition, content_type_for
 from app.core.settings import Settings
-from app.file_stream import range_requests_response
+from app.file_stream import precondition_response, range_requests_response
 from app.storage.base import StoredFile
 
 
@@ -28,9 +31,7 @@ async def serve(request: Request, source: StoredFile, filename: str, settings: S
         if settings.delivery == "x-accel":
             return _x_accel(source, filename, settings)
         if settings.delivery == "redirect":
-            url = await source.media_location()
-            source.close()
-            return RedirectResponse(url, status_code=307, headers={"cache-control": "no-store"})
+            return await _redirect(request, source, settings)
         return range_requests_response(
             request,
             source,
@@ -42,6 +43,17 @@ async def serve(request: Request, source: StoredFile, filename: str, settings: S
     except BaseException:
         source.close()
         raise
+
+
+async def _redirect(request: Request, source: StoredFile, settings: Settings) -> Response:
+    """304 or 412 as the preconditions say, else a 307 to where the client may fetch the bytes itself, naming
+    the version it leads to now (its ETag, which the store answers with too), for a client to revalidate with."""
+    refused = precondition_response(request, source, settings.cache_control)
+    if refused is not None:
+        return refused
+    url = await source.client_location(timedelta(seconds=settings.redirect_seconds))
+    source.close()
+    return RedirectResponse(url, status_code=307, headers={"cache-control": "no-store", "etag": source.etag})
 
 
 def _x_accel(source: StoredFile, filename: str, settings: Settings) -> Response:

@@ -373,6 +373,19 @@ def json_error(status_code: int, detail: str, headers: Mapping[str, str] | None 
     return JSONResponse({"detail": detail}, status_code=status_code, headers=dict(headers or {}))
 
 
+def precondition_response(request: Request, source: ByteSource, cache_control: str) -> Response | None:
+    """The 304 or 412 the request's preconditions impose on ``source`` (owning it then), else None."""
+    cache_headers = {"etag": source.etag, "cache-control": cache_control}
+    status = evaluate_preconditions(request.method, consulted_headers(request.scope), source.etag,
+                                    source.last_modified)
+    if status == 304:
+        return RangeResponse(source, 304, _encode(cache_headers))
+    if status == 412:
+        source.close()
+        return json_error(412, "precondition failed", cache_headers)
+    return None
+
+
 def range_requests_response(
     request: Request,
     source: ByteSource,
@@ -387,16 +400,12 @@ def range_requests_response(
     The response owns ``source`` and closes it once sent; error responses close it
     at once.
     """
+    refused = precondition_response(request, source, cache_control)
+    if refused is not None:
+        return refused
     headers = consulted_headers(request.scope)
     method = request.method
     cache_headers = {"etag": source.etag, "cache-control": cache_control}
-    status = evaluate_preconditions(method, headers, source.etag, source.last_modified)
-    if status == 304:
-        return RangeResponse(source, 304, _encode(cache_headers))
-    if status == 412:
-        source.close()
-        return json_error(412, "precondition failed", cache_headers)
-
     representation = {
         **cache_headers,
         "last-modified": http_date(source.last_modified),

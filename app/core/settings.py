@@ -31,7 +31,7 @@ _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers
                  "head_timeout_seconds", "keep_alive_seconds", "catalog_scan_seconds", "job_attempts",
                  "job_lease_seconds", "job_poll_seconds", "ready_timeout_seconds", "store_connect_timeout_seconds",
                  "store_timeout_seconds", "store_write_timeout_seconds", "store_claim_seconds", "write_claim_seconds",
-                 "write_wait_seconds", "database_timeout_seconds")
+                 "write_wait_seconds", "database_timeout_seconds", "redirect_seconds")
 _AT_LEAST_NONE = ("min_free_bytes", "embedded_workers", "job_retry_seconds", "inline_faststart_bytes")
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
@@ -74,6 +74,7 @@ class S3Settings:
     """How to reach an S3-compatible object store; the bucket and prefix come from ``VIDEO_STORAGE_URL``."""
 
     endpoint: str = ""
+    public_endpoint: str = ""
     region: str = "us-east-1"
     access_key_id: str = ""
     secret_access_key: str = ""
@@ -118,6 +119,7 @@ class Settings:
     store_write_timeout_seconds: int = 30
     store_claim_seconds: int = 60
     database_timeout_seconds: int = 10
+    redirect_seconds: int = 300
     embedded_workers: int = 1
     inline_faststart_bytes: int = 64 * 1024**2
     job_attempts: int = 3

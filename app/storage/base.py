@@ -17,6 +17,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -48,6 +49,11 @@ class StoredFile(Protocol):
 
     async def media_location(self) -> str:
         """Where a media worker in another process can read exactly this version (a path or a URL)."""
+        ...
+
+    async def client_location(self, lifetime: timedelta) -> str:
+        """A URL a client may fetch these bytes from itself for ``lifetime`` (object stores; NotImplementedError
+        for a store that has none: the settings allow redirect delivery only over an object store)."""
         ...
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ import os
 import stat
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from pathlib import Path
 
 from app.core.errors import AlreadyExists, NotFound
@@ -67,6 +68,9 @@ class LocalFile:
     async def media_location(self) -> str:
         """A path to exactly this opened version, for tools in other processes (PyAV workers)."""
         return f"/proc/{os.getpid()}/fd/{self._fd}"
+
+    async def client_location(self, lifetime: timedelta) -> str:
+        raise NotImplementedError("a local file has no URL of its own: serve it (proxy) or hand it to nginx")
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -112,8 +112,10 @@ def unavailable_on_failure() -> Iterator[None]:
 class S3Object:
     """One version of an object, as a HEAD described it (satisfies ``file_stream.ByteSource``)."""
 
-    def __init__(self, client: S3Store, key: str, meta: dict, chunk_bytes: int, waits: StoreWaits) -> None:
+    def __init__(self, client: S3Store, key: str, meta: dict, chunk_bytes: int, waits: StoreWaits,
+                 signer: S3Store) -> None:
         self._client = client
+        self._signer = signer
         self._chunk_bytes = chunk_bytes
         self._waits = waits
         self.key = key
@@ -159,6 +161,11 @@ class S3Object:
         """A short-lived signed URL: FFmpeg in a worker reads the object over HTTP, seeking with ranges."""
         return await obstore.sign_async(self._client, "GET", self.key, SIGNED_URL_LIFETIME)
 
+    async def client_location(self, lifetime: timedelta) -> str:
+        """A signed URL for clients, through the store's public endpoint (``VIDEO_S3_PUBLIC_ENDPOINT``) when
+        it has one: SigV4 signs the host, so the URL is signed for the host clients will ask."""
+        return await obstore.sign_async(self._signer, "GET", self.key, lifetime)
+
     def close(self) -> None:
         """Nothing is held open between requests."""
 
@@ -190,6 +197,9 @@ class S3VideoStore:
         """Reads (streamed ones may last long) and small requests."""
         self._writer = _client(bucket, s3, waits, waits.client_options(timedelta(seconds=waits.write), waits.write))
         """Publishing: each part must go up within the write wait, or the upload fails."""
+        self._signer = _client(bucket, replace(s3, endpoint=s3.public_endpoint), waits, {}) \
+            if s3.public_endpoint else self.client
+        """Signs the URLs handed to clients (no request goes through it)."""
         self._names = Claims(self.client, waits.answered, claim_seconds)
         """Names being uploaded to; one whose upload died with the store is free again after ``claim_seconds``."""
         self.chunk_bytes = chunk_bytes
@@ -215,7 +225,7 @@ class S3VideoStore:
                 meta = await obstore.head_async(self.client, key)
         except FileNotFoundError:
             raise NotFound(name) from None
-        return S3Object(self.client, key, meta, self.chunk_bytes, self.waits)
+        return S3Object(self.client, key, meta, self.chunk_bytes, self.waits, self._signer)
 
     async def open(self, name: str) -> S3Object:
         return await self._head(self.key(check_stored_name(name)), name)
