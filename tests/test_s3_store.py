@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import obstore
 import pytest
-from obstore.exceptions import PermissionDeniedError
+from obstore.exceptions import GenericError, PermissionDeniedError
 
 from app.main import create_app
 from app.storage.s3 import PART_BYTES, S3VideoStore
@@ -169,11 +169,11 @@ async def test_an_append_whose_part_failed_to_go_up_leaves_its_offset_free(make_
     async def part_fails_once(store, key, *args, **kwargs):
         if "/part-" in key:
             monkeypatch.setattr(obstore, "put_async", put)
-            raise OSError("the object store went away")
+            raise GenericError("the object store went away")  # as obstore says it
         return await put(store, key, *args, **kwargs)
 
     monkeypatch.setattr(obstore, "put_async", part_fails_once)
-    assert (await patch(client, url, 0, b"AAAA")).status_code == 500
+    assert (await patch(client, url, 0, b"AAAA")).status_code == 503
     assert (await patch(client, url, 0, b"AAAA")).status_code == 204
 
 
@@ -248,12 +248,12 @@ async def test_an_append_cut_by_a_failing_store_keeps_the_parts_that_went_up_and
 
     async def store_fails(store, key, *args, **kwargs):
         if "/part-" in key:
-            raise OSError("the object store went away")
+            raise GenericError("the object store went away")  # as obstore says it
         return await put(store, key, *args, **kwargs)
 
     monkeypatch.setattr(obstore, "put_async", store_fails)
     body.release()
-    assert (await asyncio.wait_for(request, WAIT)).status_code == 500
+    assert (await asyncio.wait_for(request, WAIT)).status_code == 503  # try again: the store failed, not the request
     monkeypatch.setattr(obstore, "put_async", put)
     assert await upload_objects(seaweed, prefix, url, "claim") == {}
     assert (await client.head(url, headers=TUS)).headers["upload-offset"] == str(2 * PART)
@@ -270,7 +270,7 @@ async def test_an_append_whose_claim_cannot_be_let_go_is_still_answered_and_its_
 
     async def claims_stay(store, keys, *args, **kwargs):
         if "/claim-" in str(keys):
-            raise OSError("the object store went away")
+            raise GenericError("the object store went away")  # as obstore says it
         return await delete(store, keys, *args, **kwargs)
 
     monkeypatch.setattr(obstore, "delete_async", claims_stay)

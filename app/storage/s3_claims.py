@@ -98,10 +98,14 @@ class Claims:
             claim.e_tag = renewed.e_tag
 
     async def let_go(self, claim: Claim) -> None:
-        """Delete ``claim`` as far as the store lets us now; one left behind goes stale and is taken over."""
+        """Delete ``claim`` unless another holder has taken it over (then it is theirs), as far as the store lets
+        us now: one left behind goes stale and is taken over."""
         try:
             async with self._answered():
-                await obstore.delete_async(self._client, claim.key)
+                if (await obstore.head_async(self._client, claim.key))["e_tag"] == claim.e_tag:
+                    await obstore.delete_async(self._client, claim.key)
+        except FileNotFoundError:
+            return
         except Unavailable:
             log.warning("could not let go of the claim %s now: it is free again in %g s", claim.key,
                         self.stale_seconds)

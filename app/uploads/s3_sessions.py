@@ -43,7 +43,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,7 @@ from obstore.exceptions import AlreadyExistsError, PreconditionError
 from app.core.errors import ExpiredUpload, UnknownUpload, UploadBusy
 from app.storage.base import StagedFile
 from app.storage.s3 import PART_BYTES, S3VideoStore
+from app.storage.s3_claims import Claim, Claims
 from app.storage.space import FreeSpace, full_disk_refused
 from app.storage.staging import create_locked
 from app.uploads.sessions import Appender, Session, UploadClosed, open_only, valid_upload_id
@@ -76,20 +77,13 @@ clocks must agree to well within this.
 """
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A claim object this request created: it is still this request's while it has ``e_tag``."""
-
-    key: str
-    e_tag: str
-
-
 class S3UploadSessions:
     """The resumable uploads of one object store."""
 
     def __init__(self, store: S3VideoStore, staging: Path, expiry_seconds: int) -> None:
         self._client = store.client
         self._waits = store.waits
+        self._claims = Claims(store.client, store.waits.answered, CLAIM_STALE_SECONDS)
         self._space = store.space
         self._root = store.key(UPLOADS_DIR)
         self._staging = staging
@@ -101,8 +95,8 @@ class S3UploadSessions:
         return f"{self._root}/{upload_id}/{leaf}"
 
     async def _save(self, session: Session, mode: PutMode = "overwrite") -> None:
-        await self._waits.call(obstore.put_async, self._client, self._key(session.id, "state.json"), json.dumps(asdict(session)).encode(),
-                                mode=mode)
+        state = json.dumps(asdict(session)).encode()
+        await self._waits.call(obstore.put_async, self._client, self._key(session.id, "state.json"), state, mode=mode)
 
     async def create(self, length: int, metadata: dict[str, str], raw_metadata: str, name: str) -> Session:
         """A new session, if its bytes fit into staging above the reserve: they are assembled there to be ingested."""
@@ -194,42 +188,19 @@ class S3UploadSessions:
 
     async def _claim_offset(self, upload_id: str, offset: int) -> Claim:
         """Create the claim on ``offset``, or take over a stale one; UploadBusy if it is held."""
-        key = self._key(upload_id, f"claim-{offset:020d}")
-        body = json.dumps({"at": time.time(), "by": secrets.token_hex(8)}).encode()
-        try:
-            created = await self._waits.call(obstore.put_async, self._client, key, body, mode="create")
-        except AlreadyExistsError:
-            created = await self._take_over_stale(key, body, UploadBusy(upload_id))
-        return Claim(key, created["e_tag"])
-
-    async def _take_over_stale(self, key: str, body: bytes, refusal: Exception) -> PutResult:
-        """Replace the claim at ``key`` if it is stale and nobody replaced or let go of it first; else ``refusal``."""
-        try:
-            held = await self._waits.call(obstore.get_async, self._client, key)
-            if time.time() - json.loads(bytes(await held.bytes_async()))["at"] < CLAIM_STALE_SECONDS:
-                raise refusal
-            return await self._waits.call(obstore.put_async, self._client, key, body, mode={"e_tag": held.meta["e_tag"]})
-        except (FileNotFoundError, PreconditionError):
-            raise refusal from None
+        claim = await self._claims.take(self._key(upload_id, f"claim-{offset:020d}"))
+        if claim is None:
+            raise UploadBusy(upload_id)
+        return claim
 
     async def _release(self, claim: Claim) -> None:
-        """Delete the claim unless another request has taken it over (then it is theirs to let go).
+        """Let go of the claim (best effort: one the store keeps now is taken over once stale).
 
-        Should a take-over fall between the check and the delete, a third
+        Should a take-over fall between the claims' check and delete, a third
         request may then claim the offset too: it is refused when its part
         meets the one already there, having sent its body in vain.
-        Best effort: a store that cannot be reached now keeps the claim until
-        it is stale, and the request goes on to its answer (or its own failure).
         """
-        try:
-            meta = await self._waits.call(obstore.head_async, self._client, claim.key)
-            if meta["e_tag"] == claim.e_tag:
-                await self._waits.call(obstore.delete_async, self._client, claim.key)
-        except FileNotFoundError:
-            return
-        except Exception:
-            log.warning("could not let go of %s: it is taken over once older than %s s", claim.key,
-                        CLAIM_STALE_SECONDS, exc_info=True)
+        await self._claims.let_go(claim)
 
     async def _renew(self, session: Session, version: str) -> Session:
         """Push the expiry out, saving over the state only if it is still ``version`` (else read it again).
