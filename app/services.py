@@ -17,7 +17,7 @@ from starlette.requests import Request
 from app.catalog.catalog import Catalog
 from app.catalog.claims import WriteClaims
 from app.catalog.database import make_engine
-from app.core.errors import Unavailable
+from app.core.errors import StorageFull, Unavailable
 from app.core.settings import Settings
 from app.jobs.kinds import DESCRIBE, FASTSTART
 from app.jobs.queue import Job, JobQueue, RetryPolicy
@@ -76,14 +76,14 @@ class Services:
         """Ingest a new upload under a new name (``name`` or a numbered one) and catalog it, all or nothing.
 
         The catalog's database is asked first, so that one that is down refuses the upload before it is
-        published; one that fails between the publish and the record takes the published video back, so that
-        an upload answered 503 left nothing stored and may simply be sent again.
+        published; one that fails (or fills up) between the publish and the record takes the published video
+        back, so that an upload answered 503 (or 507) left nothing stored and may simply be sent again.
         """
         await self.library.check_catalog()
         ingested = await self.ingest.run(staged, name, Publish.UNIQUE)
         try:
             return await self.catalogue(ingested)
-        except Unavailable:
+        except (Unavailable, StorageFull):
             await self._take_back(ingested.name)
             raise
 

@@ -34,6 +34,8 @@ from app.core.errors import StorageFull, Unavailable
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
+"""The SQLite failures that mean "not now" (another writer, the file or its disk away), not a fault of ours."""
 _BUSY_TIMEOUT_SECONDS = 10
 """How long a SQLite connection without a timeout of its own waits for another's write to end."""
 # Migrations of one process run one at a time: two first requests of an app started without
@@ -75,6 +77,8 @@ def answered() -> Iterator[None]:
     except OperationalError as exc:
         if "disk is full" in str(exc.orig):
             raise StorageFull() from exc
+        if getattr(exc.orig, "sqlite_errorname", _SQLITE_UNAVAILABLE[0]) not in _SQLITE_UNAVAILABLE:
+            raise  # a fault of ours (no such table, bad SQL): a 500 that says so, not "try again"
         raise _unavailable(exc) from exc
     except DBAPIError as exc:
         if not (exc.connection_invalidated or isinstance(exc, InterfaceError)):

@@ -96,7 +96,7 @@ class Unavailable(ServiceError):
     """A part the service stands on (its object store, its database) failed or did not answer in time.
 
     Not a refusal of the request: the same request may succeed once that part answers again, so
-    clients are told to try again later; nothing stored was changed by the request that met it.
+    clients are told to try again later.
     """
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import obstore
-from obstore.exceptions import AlreadyExistsError, GenericError, PreconditionError
+from obstore.exceptions import GenericError, PreconditionError
 from obstore.store import S3Store
 
 from app.core.errors import AlreadyExists, NotFound, Unavailable
@@ -81,22 +81,29 @@ class StoreWaits:
         return {"max_retries": _RETRIES, "retry_timeout": timedelta(seconds=self.answer),
                 "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=1)}}
 
-    @asynccontextmanager
-    async def answered(self) -> AsyncIterator[None]:
+    def answered(self) -> AbstractAsyncContextManager[None]:
         """Bound the store requests of the block to the answer wait, and turn a store that is down or failing
         into ``Unavailable``; the store's own answers (not found, a precondition) pass through."""
-        try:
-            async with asyncio.timeout(self.answer):
-                with unavailable_on_failure():
-                    yield
-        except TimeoutError:
-            raise Unavailable(f"the object store did not answer within {self.answer:g} s: try again shortly") \
-                from None
+        return _bounded(self.answer)
+
+    def written(self) -> AbstractAsyncContextManager[None]:
+        """As ``answered``, for a written request (a part, a sidecar): bounded by the write wait."""
+        return _bounded(self.write)
 
     async def call(self, request: Callable[..., Awaitable[T]], *args: object, **kwargs: object) -> T:
         """Make one store request (an obstore function) within the answer wait, as ``answered`` says."""
         async with self.answered():
             return await request(*args, **kwargs)
+
+
+@asynccontextmanager
+async def _bounded(seconds: float) -> AsyncIterator[None]:
+    try:
+        async with asyncio.timeout(seconds):
+            with unavailable_on_failure():
+                yield
+    except TimeoutError:
+        raise Unavailable(f"the object store did not answer within {seconds:g} s: try again shortly") from None
 
 
 @contextmanager
@@ -195,7 +202,7 @@ class S3VideoStore:
         self.waits = waits
         self.client = _client(bucket, s3, waits, waits.client_options(STREAM_LIFETIME, waits.answer))
         """Reads (streamed ones may last long) and small requests."""
-        self._writer = _client(bucket, s3, waits, waits.client_options(timedelta(seconds=waits.write), waits.write))
+        self.writer = _client(bucket, s3, waits, waits.client_options(timedelta(seconds=waits.write), waits.write))
         """Publishing: each part must go up within the write wait, or the upload fails."""
         self._signer = _client(bucket, replace(s3, endpoint=s3.public_endpoint), waits, {}) \
             if s3.public_endpoint else self.client
@@ -279,7 +286,7 @@ class S3VideoStore:
         """Stream the staged file up as the video ``name``; each of its requests bounded by the writer's options."""
         with unavailable_on_failure():
             await obstore.put_async(
-                self._writer, self.key(name), staged.path, use_multipart=staged.measure() > PART_BYTES,
+                self.writer, self.key(name), staged.path, use_multipart=staged.measure() > PART_BYTES,
                 chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY,
                 attributes={"Content-Type": content_type_for(name), "Content-Disposition": content_disposition(name)},
             )
@@ -300,6 +307,9 @@ class S3VideoStore:
                 await self.open(candidate)
             except NotFound:
                 return candidate, claim
+            except BaseException:
+                await self._names.let_go(claim)
+                raise
         raise AlreadyExists(name)
 
     def _marker_key(self, name: str) -> str:
@@ -317,8 +327,8 @@ class S3VideoStore:
             return None
 
     async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
-        async with self.waits.answered():
-            await obstore.put_async(self._writer, self._sidecar_key(name, kind), data)
+        async with self.waits.written():
+            await obstore.put_async(self.writer, self._sidecar_key(name, kind), data)
 
     async def open_sidecar(self, name: str, kind: str) -> S3Object:
         return await self._head(self._sidecar_key(name, kind), name)

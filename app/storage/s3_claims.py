@@ -90,8 +90,8 @@ class Claims:
             await asyncio.sleep(self.stale_seconds / 4)
             try:
                 renewed = await self._put(claim.key, {"e_tag": claim.e_tag})
-            except PreconditionError:
-                log.warning("the claim %s was taken over while its holder worked", claim.key)
+            except (PreconditionError, FileNotFoundError):
+                log.warning("the claim %s was taken over (or removed) while its holder worked", claim.key)
                 return
             except Unavailable:
                 continue  # the store is failing: the work it guards is failing too, and will let go

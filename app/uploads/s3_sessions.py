@@ -37,7 +37,6 @@ lingers (answering as finalising, never with a 500) until it expires.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import time
@@ -61,8 +60,6 @@ from app.uploads.sessions import Appender, Session, UploadClosed, open_only, val
 if TYPE_CHECKING:  # obstore declares these types in its stubs only
     from obstore import PutMode, PutResult
 
-log = logging.getLogger(__name__)
-
 UPLOADS_DIR = ".uploads"
 
 CLAIM_STALE_SECONDS = 30.0
@@ -82,6 +79,7 @@ class S3UploadSessions:
 
     def __init__(self, store: S3VideoStore, staging: Path, expiry_seconds: int) -> None:
         self._client = store.client
+        self._writer = store.writer
         self._waits = store.waits
         self._claims = Claims(store.client, store.waits.answered, CLAIM_STALE_SECONDS)
         self._space = store.space
@@ -111,10 +109,12 @@ class S3UploadSessions:
     async def _load(self, upload_id: str) -> tuple[Session, str]:
         """The live session and the ETag of its state, for a save that must not undo a newer one."""
         try:
-            result = await self._waits.call(obstore.get_async, self._client, self._key(upload_id, "state.json"))
+            async with self._waits.answered():
+                result = await obstore.get_async(self._client, self._key(upload_id, "state.json"))
+                state = bytes(await result.bytes_async())
         except FileNotFoundError:
             raise UnknownUpload(upload_id) from None
-        session = Session(**json.loads(bytes(await result.bytes_async())))
+        session = Session(**json.loads(state))
         if session.expires < time.time():
             await self.remove(upload_id)
             raise ExpiredUpload(upload_id)
@@ -180,9 +180,13 @@ class S3UploadSessions:
             os.close(fd)
 
     async def _create(self, key: str, body: bytes, refusal: Exception) -> PutResult:
-        """Create ``key`` unless it exists (then raise ``refusal``): one winner among any instances."""
+        """Create ``key`` unless it exists (then raise ``refusal``): one winner among any instances.
+
+        Written by the store's writer, within the write wait: a part is up to ``PART_BYTES``.
+        """
         try:
-            return await self._waits.call(obstore.put_async, self._client, key, body, mode="create")
+            async with self._waits.written():
+                return await obstore.put_async(self._writer, key, body, mode="create")
         except AlreadyExistsError:
             raise refusal from None
 
@@ -240,9 +244,14 @@ class S3UploadSessions:
     async def take_data(self, session: Session, staged: StagedFile) -> None:
         """All the parts, in order, into ``staged`` (streamed, flat memory)."""
         for _, key, _ in await self._parts(session):
-            result = await self._waits.call(obstore.get_async, self._client, key)
-            async for chunk in result.stream(min_chunk_size=PART_BYTES):
-                staged.write(chunk)
+            async with self._waits.answered():
+                pieces = (await obstore.get_async(self._client, key)).stream(min_chunk_size=PART_BYTES)
+            while True:
+                async with self._waits.written():  # a whole part may come as one piece
+                    piece = await anext(pieces, None)
+                if piece is None:
+                    break
+                staged.write(piece)
 
     async def finish(self, session: Session, video_name: str) -> Session:
         """Keep only the state, now naming the video, so a client can still ask where it went."""
