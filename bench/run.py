@@ -87,8 +87,8 @@ def checks(profile: Profile) -> list[Check]:
     """The issue's targets, labelled with this run's file sizes."""
     full, big = _size(profile.full_bytes), _size(profile.big_bytes)
     probes = f"abandoned probes: {profile.probes} x bytes=0-, {profile.probe_concurrency} at a time"
-    small, big = profile.library_sizes
-    page = f"/video?limit={PAGE_LIMIT} of {big:,} videos (ref: {small:,})"
+    small_library, big_library = profile.library_sizes
+    page = f"/video?limit={PAGE_LIMIT} of {big_library:,} videos (ref: {small_library:,})"
     return [
         Check("full_1", "mb_per_s", f"full download of {full}, 1 client", "MB/s", ">=", 0.9, True),
         Check("full_8", "mb_per_s", f"full download of {full}, 8 clients", "MB/s", ">=", 0.9, True),
