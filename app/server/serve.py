@@ -28,16 +28,12 @@ SPARE_DESCRIPTORS = 256
 
 
 # mallopt's parameters, from glibc's malloc.h.
-M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
 MMAP_THRESHOLD_BYTES = 2 * 1024 * 1024
 """Blocks this large or larger are mapped on their own and unmapped when freed: an S3 part (8 MiB) is one,
 a chunk of a stream (128 KiB) or a range read in one piece (at most 1 MiB) is not."""
-TRIM_THRESHOLD_BYTES = 2 * MMAP_THRESHOLD_BYTES
-"""Free memory at the top of a heap kept for the next blocks rather than given back at once (what glibc
-would pick for this threshold itself), so streaming chunks do not map and unmap pages all the time."""
 
 
 def bound_malloc() -> bool:
@@ -48,8 +44,9 @@ def bound_malloc() -> bool:
     freed; and it gives each thread that allocates an arena of its own (up to 8 per core), where freed
     memory mostly stays too. Over S3 those buffers are allocated on obstore's tokio threads, so the
     process kept growing upload after upload (README, "Memory"). A fixed threshold maps them and
-    unmaps them when they are freed, and two arenas keep the freed memory of many threads in few
-    heaps. Whether this applied: False on other C libraries (musl, macOS), which have no mallopt.
+    unmaps them when they are freed (and leaves glibc's 128 KiB of free heap top kept, which it would
+    otherwise raise too), and two arenas keep the freed memory of many threads in few heaps. Whether
+    this applied: False on other C libraries (musl, macOS), which have no mallopt.
     """
     if platform.libc_ver()[0] != "glibc":
         return False
@@ -59,8 +56,7 @@ def bound_malloc() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     applied = [mallopt(parameter, value) == 1 for parameter, value in (
-        (M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), (M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES),
-        (M_ARENA_MAX, MALLOC_ARENAS))]
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), (M_ARENA_MAX, MALLOC_ARENAS))]
     return all(applied)
 
 
