@@ -32,7 +32,7 @@ NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 sys.path.insert(0, str(REPO))
 
 from bench.load import WRK_THREADS, BenchError  # noqa: E402
-from bench.procs import nginx_version, rss_mib  # noqa: E402
+from bench.procs import RssSampler, nginx_version, rss_mib  # noqa: E402
 from bench.s3 import start_s3_contenders  # noqa: E402
 from bench.pages import PAGE_LIMIT, PageLibrary  # noqa: E402
 from bench.scenarios import MIB, STREAMS, Bench, Measurement, Profile, Scenario, Server, check_server, stages  # noqa: E402
@@ -46,7 +46,7 @@ PAGE_KEYS = {"page_first", "page_deep"}
 # The page rows' target: a page of the big library costs at most twice one of the small library.
 PAGE_RATIO = 0.5
 # Resource ceilings are judged on the worst round, throughputs on the median one.
-WORST_CASE_METRICS = {"idle_cpu_s", "peak_rss_mib", "rss_growth_mib", "rss_after_mib"}
+WORST_CASE_METRICS = {"idle_cpu_s", "peak_rss_mib", "rss_growth_mib", "rss_peak_mib", "rss_after_mib"}
 # "No CPU once clients leave", allowing for the event loop's own timers: 2.5% of a core over 2 s.
 IDLE_CPU_LIMIT_S = 0.05
 # Lets the previous measurement's connections wind down before the next one starts.
@@ -87,8 +87,8 @@ def checks(profile: Profile) -> list[Check]:
     """The issue's targets, labelled with this run's file sizes."""
     full, big = _size(profile.full_bytes), _size(profile.big_bytes)
     probes = f"abandoned probes: {profile.probes} x bytes=0-, {profile.probe_concurrency} at a time"
-    small, big = profile.library_sizes
-    page = f"/video?limit={PAGE_LIMIT} of {big:,} videos (ref: {small:,})"
+    small_library, big_library = profile.library_sizes
+    page = f"/video?limit={PAGE_LIMIT} of {big_library:,} videos (ref: {small_library:,})"
     return [
         Check("full_1", "mb_per_s", f"full download of {full}, 1 client", "MB/s", ">=", 0.9, True),
         Check("full_8", "mb_per_s", f"full download of {full}, 8 clients", "MB/s", ">=", 0.9, True),
@@ -104,8 +104,11 @@ def checks(profile: Profile) -> list[Check]:
         Check("upload", "rss_growth_mib", "  server RSS growth", "MiB", "<=", 16, False),
         Check("s3_ranges", "requests_per_s", f"S3: random 1 MiB ranges of {big}, 32 conns", "req/s", "", None, True),
         Check("s3_ranges", "p99_ms", "  p99 latency", "ms", "", None, True),
+        Check("s3_ranges", "rss_peak_mib", "  server peak RSS", "MiB", "", None, False),
+        Check("s3_ranges", "rss_after_mib", "  server RSS after", "MiB", "", None, False),
         Check("s3_upload", "mb_per_s", f"S3: multipart upload of {big} (ref: sink)", "MB/s", "", None, False),
         Check("s3_upload", "rss_growth_mib", "  server RSS growth", "MiB", "", None, False),
+        Check("s3_upload", "rss_after_mib", "  server RSS after", "MiB", "", None, False),
         Check("page_first", "requests_per_s", f"{page}, first page", "req/s", ">=", PAGE_RATIO, True),
         Check("page_first", "p99_ms", "  p99 latency", "ms", "", None, True),
         Check("page_deep", "requests_per_s", f"{page}, half way", "req/s", ">=", PAGE_RATIO, True),
@@ -192,10 +195,16 @@ def service_pid(bench: Bench, scenario: Scenario) -> int:
 
 
 def with_service_rss(measure: Callable[[], Measurement], pid: int) -> Measurement:
-    """The measurement, with the service's resident memory before and after it."""
+    """The measurement, with the service's resident memory before, at its peak during, and after it.
+
+    "After" is read once the workload's connections have had ``SETTLE_S`` to wind down, so memory
+    the service gives back once a workload ends does not count as kept.
+    """
     before = rss_mib(pid)
-    measurement = measure_once(measure)
-    measurement.values.update(rss_before_mib=before, rss_after_mib=rss_mib(pid))
+    with RssSampler(pid) as rss:
+        measurement = measure_once(measure)
+    time.sleep(SETTLE_S)
+    measurement.values.update(rss_before_mib=before, rss_peak_mib=rss.peak_mib, rss_after_mib=rss_mib(pid))
     return measurement
 
 
@@ -284,13 +293,13 @@ def memory_lines(samples: Samples) -> list[str]:
     One process serves the whole run, as a user's server lives, so memory that
     a workload keeps shows up in the workloads after it.
     """
-    lines = ["Service RSS (MiB) before -> after each workload, round 1 and the highest after:"]
+    lines = ["Service RSS (MiB) before -> peak -> after each workload, every round:"]
     for key, contenders in samples.items():
         rounds = [m.values for m in contenders.get("service", []) if "rss_after_mib" in m.values]
         if rounds:
-            highest = max(values["rss_after_mib"] for values in rounds)
-            lines.append(f"  {key:<13} {rounds[0]['rss_before_mib']:6.1f} -> {rounds[0]['rss_after_mib']:6.1f}"
-                         f"   highest after: {highest:6.1f}")
+            shown = "   ".join(f"{values['rss_before_mib']:6.1f} -> {values['rss_peak_mib']:6.1f} -> "
+                               f"{values['rss_after_mib']:6.1f}" for values in rounds)
+            lines.append(f"  {key:<13} {shown}")
     return lines
 
 

@@ -7,12 +7,14 @@ response or a body that takes longer than a head may.
 
 from __future__ import annotations
 
+import platform
 import socket
 import time
 
 import httpx
 import pytest
 
+from app.server import serve
 from tests.helpers import MiB, connect, put_file, read_response_head, wait_for
 from tests.servers import PLAIN_UVICORN, ServerProcess
 
@@ -201,3 +203,10 @@ def test_the_app_still_serves_under_plain_uvicorn(store_dir):
         assert (answer.status_code, answer.content) == (206, b"stored")
     finally:
         server.stop()
+
+
+def test_serve_bounds_glibc_malloc_and_leaves_other_libraries_alone(monkeypatch):
+    """Large buffers are unmapped when freed and arenas are few (README, "Memory"); only glibc has mallopt."""
+    assert serve.bound_malloc() is (platform.libc_ver()[0] == "glibc")
+    monkeypatch.setattr(serve.platform, "libc_ver", lambda: ("musl", ""))
+    assert serve.bound_malloc() is False

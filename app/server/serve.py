@@ -11,7 +11,9 @@ accepted, and proxy headers trusted from 127.0.0.1 whatever
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import platform
 import resource
 
 import uvicorn
@@ -23,6 +25,39 @@ log = logging.getLogger(__name__)
 # Besides its socket, a connection may hold an open video; the rest is for the store, logs and workers.
 DESCRIPTORS_PER_CONNECTION = 2
 SPARE_DESCRIPTORS = 256
+
+
+# mallopt's parameters, from glibc's malloc.h.
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+MMAP_THRESHOLD_BYTES = 2 * 1024 * 1024
+"""Blocks this large or larger are mapped on their own and unmapped when freed: an S3 part (8 MiB) is one,
+a chunk of a stream (128 KiB) or a range read in one piece (at most 1 MiB) is not."""
+
+
+def bound_malloc() -> bool:
+    """Make glibc's malloc give large buffers back and keep few arenas; call before obstore starts its threads.
+
+    By default glibc raises its mmap threshold to the size of the largest block freed (up to 32 MiB), so
+    after the first S3 part every 8 MiB part buffer comes from a heap and stays with the process once
+    freed; and it gives each thread that allocates an arena of its own (up to 8 per core), where freed
+    memory mostly stays too. Over S3 those buffers are allocated on obstore's tokio threads, so the
+    process kept growing upload after upload (README, "Memory"). A fixed threshold maps them and
+    unmaps them when they are freed (and leaves glibc's 128 KiB of free heap top kept, which it would
+    otherwise raise too), and two arenas keep the freed memory of many threads in few heaps. Whether
+    this applied: False on other C libraries (musl, macOS), which have no mallopt.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    applied = [mallopt(parameter, value) == 1 for parameter, value in (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES), (M_ARENA_MAX, MALLOC_ARENAS))]
+    return all(applied)
 
 
 def limits_of(settings: Settings) -> ConnectionLimits:
@@ -62,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    bound_malloc()
     ensure_descriptors(settings.max_connections)
     uvicorn.Server(uvicorn_config(settings, args.host, args.port)).run()
     return 0
