@@ -25,19 +25,22 @@ from app.file_stream import precondition_response, range_requests_response
 from app.storage.base import StoredFile
 
 
-async def serve(request: Request, source: StoredFile, filename: str, settings: Settings) -> Response:
-    """A GET/HEAD answer for an opened source, typed by ``filename``'s extension."""
+async def serve(request: Request, source: StoredFile, filename: str, settings: Settings,
+                cache_control: str | None = None) -> Response:
+    """A GET/HEAD answer for an opened source, typed by ``filename``'s extension, cached as ``cache_control``
+    says (else as ``VIDEO_CACHE_CONTROL`` does)."""
+    caching = cache_control or settings.cache_control
     try:
         if settings.delivery == "x-accel":
-            return _x_accel(source, filename, settings)
+            return _x_accel(source, filename, settings, caching)
         if settings.delivery == "redirect":
-            return await _redirect(request, source, settings)
+            return await _redirect(request, source, settings, caching)
         return range_requests_response(
             request,
             source,
             content_type=content_type_for(filename),
             content_disposition=content_disposition(filename),
-            cache_control=settings.cache_control,
+            cache_control=caching,
             max_ranges=settings.max_ranges,
         )
     except BaseException:
@@ -45,10 +48,10 @@ async def serve(request: Request, source: StoredFile, filename: str, settings: S
         raise
 
 
-async def _redirect(request: Request, source: StoredFile, settings: Settings) -> Response:
+async def _redirect(request: Request, source: StoredFile, settings: Settings, caching: str) -> Response:
     """304 or 412 as the preconditions say, else a 307 to where the client may fetch the bytes itself, naming
     the version it leads to now (its ETag, which the store answers with too), for a client to revalidate with."""
-    refused = precondition_response(request, source, settings.cache_control)
+    refused = precondition_response(request, source, caching)
     if refused is not None:
         return refused
     url = await source.client_location(timedelta(seconds=settings.redirect_seconds))
@@ -56,12 +59,12 @@ async def _redirect(request: Request, source: StoredFile, settings: Settings) ->
     return RedirectResponse(url, status_code=307, headers={"cache-control": "no-store", "etag": source.etag})
 
 
-def _x_accel(source: StoredFile, filename: str, settings: Settings) -> Response:
+def _x_accel(source: StoredFile, filename: str, settings: Settings, caching: str) -> Response:
     """Hand the file to nginx; the headers set here are the ones nginx keeps."""
     source.close()
     return Response(status_code=200, headers={
         "x-accel-redirect": f"{settings.x_accel_location}/{quote(source.key)}",
         "content-type": content_type_for(filename),
         "content-disposition": content_disposition(filename),
-        "cache-control": settings.cache_control,
+        "cache-control": caching,
     })

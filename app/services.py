@@ -19,10 +19,12 @@ from app.catalog.claims import WriteClaims
 from app.catalog.database import make_engine
 from app.core.errors import StorageFull, Unavailable
 from app.core.settings import Settings
-from app.jobs.kinds import DESCRIBE, FASTSTART
+from app.jobs.kinds import DESCRIBE, FASTSTART, RENDITIONS
 from app.jobs.queue import Job, JobQueue, RetryPolicy
 from app.jobs.runner import JobRunner, Report
+from app.library.renditions import Renditions
 from app.library.videos import Library, VideoRecord
+from app.media.info import RenditionSettings
 from app.media.workers import MediaWorkers
 from app.storage.base import Publish, StagedFile, Store
 from app.storage.local import LocalStore
@@ -48,6 +50,7 @@ class Services:
     ingest: IngestPipeline
     jobs: JobQueue
     claims: WriteClaims  # who writes which name now, across the instances sharing the catalog
+    renditions: Renditions
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -57,15 +60,18 @@ class Services:
         engine = make_engine(settings.catalog_url, settings.database_timeout_seconds)
         jobs = JobQueue(engine, RetryPolicy(settings.job_attempts, settings.job_retry_seconds,
                                             settings.job_lease_seconds))
-        library = Library(store, job_media, Catalog(engine), jobs)
+        catalog = Catalog(engine)
+        renditions = Renditions(store, job_media, catalog, RenditionSettings(
+            settings.ladder, settings.segment_seconds, settings.rendition_threads), settings.rendition_timeout_seconds)
+        library = Library(store, job_media, catalog, jobs, renditions.enabled)
         claims = WriteClaims(engine, settings.write_claim_seconds, settings.write_wait_seconds)
         ingest = IngestPipeline(store, media, job_media, claims, settings.accept_any_file,
                                 settings.inline_faststart_bytes)
-        return cls(settings, store, library, uploads, media, job_media, ingest, jobs, claims)
+        return cls(settings, store, library, uploads, media, job_media, ingest, jobs, claims, renditions)
 
     def worker(self, concurrency: int) -> JobRunner:
         """A worker that runs this service's jobs, ``concurrency`` at a time."""
-        handlers = {DESCRIBE: self.library.run_describe, FASTSTART: self._faststart}
+        handlers = {DESCRIBE: self.library.run_describe, FASTSTART: self._faststart, RENDITIONS: self.renditions.run}
         return JobRunner(self.jobs, handlers, concurrency, self.settings.job_poll_seconds)
 
     async def catalogue(self, ingested: Ingested) -> VideoRecord:

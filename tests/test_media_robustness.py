@@ -63,12 +63,12 @@ def test_a_video_that_cannot_be_described_is_still_listed_and_says_it_failed(mak
 def library_of(store: LocalStore, workers: object, store_dir: Path) -> Library:
     """A library over ``store`` with the catalog (and queue) a service over ``store_dir`` would keep."""
     engine = make_engine(Settings(storage_dir=store_dir).catalog_url)
-    return Library(store, workers, Catalog(engine), JobQueue(engine, RetryPolicy(3, 0, 30)))
+    return Library(store, workers, Catalog(engine), JobQueue(engine, RetryPolicy(3, 0, 30)), False)
 
 
 def describe_job(name: str) -> Job:
     """A ``describe`` job of ``name`` as a worker holds it."""
-    return Job(id=1, video=name, kind="describe", etag=None, attempts=1, token="worker")
+    return Job(id=1, video=name, kind="describe", etag=None, attempts=1, priority=0, token="worker")
 
 
 async def run_describe(library: Library, name: str) -> None:

@@ -13,10 +13,24 @@ from starlette.requests import Request
 
 from app.api.urls import base_url, video_url
 from app.core.settings import Settings
+from app.library.renditions import MASTER
 from app.library.videos import VideoRecord
 
 
 WorkStatus = Literal["processing", "ready", "failed"]
+
+
+class RenditionInfo(BaseModel):
+    """One rendition of the HLS ladder: its picture size, bitrates (bit/s, sound included), RFC 6381 codecs,
+    and its playlist."""
+
+    width: int
+    height: int
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    frame_rate: float | None
+    url: str
 
 
 class VideoInfo(BaseModel):
@@ -24,8 +38,12 @@ class VideoInfo(BaseModel):
 
     ``id`` stays the same for the life of the video, across replacements of its bytes (empty only while
     the catalog has no room to record a new video); ``title`` and ``description`` are plain text.
-    ``status`` is ``processing`` while its media work (metadata, poster) runs, with ``progress`` from
-    0 to 1 (the video streams meanwhile), then ``ready``, or ``failed`` with ``status_reason``.
+    ``status`` is ``processing`` while its media work (metadata, poster, renditions) runs, with ``progress``
+    from 0 to 1 (the video streams meanwhile), then ``ready``, or ``failed`` with ``status_reason``.
+    Once its renditions are made, ``hls_url`` is its adaptive stream (HLS, RFC 8216) and ``renditions`` its
+    ladder; ``web_url`` is a web MP4 (H.264/AAC) made when the original does not play in every common
+    browser (null when it does: ``video_url`` is then what players get). ``video_url`` is always the
+    original, byte for byte.
     """
 
     id: str
@@ -51,6 +69,9 @@ class VideoInfo(BaseModel):
     audio_codec: str | None = None
     bitrate: int | None = None
     created: str | None = None
+    hls_url: str | None = None
+    web_url: str | None = None
+    renditions: list[RenditionInfo] = []
 
 
 MAX_TITLE_CHARACTERS = 200
@@ -127,7 +148,28 @@ class VideoPage(BaseModel):
 
 
 def poster_url(request: Request, settings: Settings, name: str) -> str:
-    return f"{base_url(request, settings)}/video/{quote(name, safe='')}/poster.jpg"
+    return f"{_video_base(request, settings, name)}/poster.jpg"
+
+
+def _video_base(request: Request, settings: Settings, name: str) -> str:
+    return f"{base_url(request, settings)}/video/{quote(name, safe='')}"
+
+
+def _renditions(record: VideoRecord, request: Request, settings: Settings) -> dict[str, Any]:
+    """The fields that say where the renditions are: empty until they are made."""
+    made = record.renditions
+    if made is None:
+        return {}
+    base = _video_base(request, settings, record.name)
+    return {
+        "hls_url": f"{base}/{MASTER}",
+        "web_url": f"{base}/{made.web_path}" if made.web_path else None,
+        "renditions": [RenditionInfo(width=variant.width, height=variant.height, bandwidth=variant.bandwidth,
+                                     average_bandwidth=variant.average_bandwidth, codecs=variant.codecs,
+                                     frame_rate=variant.frame_rate,
+                                     url=f"{base}/hls/{made.version}/{variant.name}/index.m3u8")
+                       for variant in made.variants],
+    }
 
 
 def video_info(record: VideoRecord, request: Request, settings: Settings) -> VideoInfo:
@@ -147,4 +189,5 @@ def video_info(record: VideoRecord, request: Request, settings: Settings) -> Vid
         status=record.work.status,
         progress=record.work.progress,
         status_reason=record.work.reason,
+        **_renditions(record, request, settings),
     )

@@ -227,6 +227,11 @@ class Catalog:
         await self._execute(update(VideoRow).where(VideoRow.name == version.name)
                             .values(_described_columns(version, time.time())))
 
+    async def set_renditions(self, name: str, etag: str, renditions: dict[str, Any]) -> None:
+        """Record what was made of version ``etag`` of ``name``, unless the catalog holds another version by now."""
+        await self._execute(update(VideoRow).where(VideoRow.name == name, VideoRow.etag == etag)
+                            .values(renditions=renditions))
+
     async def edit(self, name: str, changes: Mapping[str, str]) -> Identity | None:
         """Set the title and/or description (``changes``) of the video under ``name``; None if none is catalogued.
 

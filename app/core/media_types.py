@@ -34,6 +34,8 @@ _BY_EXTENSION = {
     "flac": "audio/flac",
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
+    "m3u8": "application/vnd.apple.mpegurl",  # HLS playlists (RFC 8216)
+    "m4s": "video/iso.segment",  # their CMAF media segments
 }
 
 

@@ -49,6 +49,19 @@ def is_stored_name(name: str) -> bool:
     return True
 
 
+DERIVED_PATH = re.compile(r"hls/master\.m3u8|hls/[0-9a-f]{16}/(audio|v[0-9]{1,5})/(index\.m3u8|init\.mp4|[0-9]{1,6}\.m4s)"
+                          r"|web/[0-9a-f]{16}\.mp4")
+"""The files made from a video (``app/media/renditions.py``), by their paths below the video's folder of them:
+nothing else is ever read or written there, so no path from a request can leave it."""
+
+
+def check_derived_path(path: str) -> str:
+    """Return ``path`` unchanged if it may name a file made from a video, else raise InvalidName."""
+    if not DERIVED_PATH.fullmatch(path):
+        raise InvalidName("no such file is made from a video")
+    return path
+
+
 def name_from_filename(filename: str) -> str:
     """Derive a stored name from whatever filename a client sent.
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
+from app.core.ladder import DEFAULT_LADDER, LadderError, Rung, parse_ladder
+
 PREFIX = "VIDEO_"
 Delivery = Literal["proxy", "redirect", "x-accel"]
 LOCAL_DELIVERIES: tuple[Delivery, ...] = ("proxy", "x-accel")
@@ -31,7 +33,8 @@ _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers
                  "head_timeout_seconds", "keep_alive_seconds", "catalog_scan_seconds", "job_attempts",
                  "job_lease_seconds", "job_poll_seconds", "ready_timeout_seconds", "store_connect_timeout_seconds",
                  "store_timeout_seconds", "store_write_timeout_seconds", "store_claim_seconds", "write_claim_seconds",
-                 "write_wait_seconds", "database_timeout_seconds", "redirect_seconds")
+                 "write_wait_seconds", "database_timeout_seconds", "redirect_seconds", "segment_seconds",
+                 "rendition_threads", "rendition_timeout_seconds")
 _AT_LEAST_NONE = ("min_free_bytes", "embedded_workers", "job_retry_seconds", "inline_faststart_bytes")
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
@@ -128,6 +131,10 @@ class Settings:
     job_poll_seconds: int = 2
     write_claim_seconds: int = 30
     write_wait_seconds: int = 30
+    rendition_ladder: str = DEFAULT_LADDER
+    segment_seconds: int = 4
+    rendition_threads: int = 2
+    rendition_timeout_seconds: int = 6 * 3600
 
     def __post_init__(self) -> None:
         """Refuse values that would make the service misbehave later rather than now."""
@@ -148,9 +155,18 @@ class Settings:
             raise SettingsError(f"{PREFIX}PUBLIC_BASE_URL must start with http:// or https://")
         if self.database_url and not self.database_url.startswith(CATALOG_DRIVERS):
             raise SettingsError(f"{PREFIX}DATABASE_URL must start with one of {', '.join(CATALOG_DRIVERS)}")
+        try:
+            parse_ladder(self.rendition_ladder)
+        except LadderError as exc:
+            raise SettingsError(f"{PREFIX}RENDITION_LADDER: {exc}") from None
         if self.max_head_bytes < self.max_upload_metadata_bytes + _HEAD_ROOM_BYTES:
             raise SettingsError(f"{PREFIX}MAX_HEAD_BYTES must leave room for {PREFIX}MAX_UPLOAD_METADATA_BYTES "
                                 f"and {_HEAD_ROOM_BYTES} bytes of other headers")
+
+    @property
+    def ladder(self) -> tuple[Rung, ...]:
+        """The rungs of ``VIDEO_RENDITION_LADDER``; none when renditions are turned off."""
+        return parse_ladder(self.rendition_ladder)
 
     @property
     def uses_s3(self) -> bool:

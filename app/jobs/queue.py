@@ -46,6 +46,7 @@ class Job:
     kind: str
     etag: str | None
     attempts: int
+    priority: int
     token: str
 
 
@@ -122,7 +123,7 @@ class JobQueue:
             update(JobRow).where(JobRow.id == chosen)
             .values(status="running", worker=token, attempts=JobRow.attempts + 1,
                     lease_until=now + self.policy.lease, updated=now)
-            .returning(JobRow.id, JobRow.video, JobRow.kind, JobRow.etag, JobRow.attempts))
+            .returning(JobRow.id, JobRow.video, JobRow.kind, JobRow.etag, JobRow.attempts, JobRow.priority))
         return None if row is None else Job(*row, token=token)
 
     async def heartbeat(self, job: Job, progress: float) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from app.core.ladder import Rung
+
 
 @dataclass(frozen=True)
 class MediaInfo:
@@ -40,9 +42,57 @@ class Description(NamedTuple):
     poster: bytes | None
 
 
+@dataclass(frozen=True)
+class RenditionSettings:
+    """How renditions are made: the ladder, segment length and encoder threads per rendition."""
+
+    ladder: tuple[Rung, ...]
+    segment_seconds: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A video rendition as made, as the master playlist and the library describe it."""
+
+    name: str
+    width: int
+    height: int
+    bandwidth: int  # the peak segment bitrate, bit/s, sound included
+    average_bandwidth: int
+    codecs: str
+    frame_rate: float | None
+
+
+@dataclass(frozen=True)
+class Made:
+    """What ``renditions.make`` wrote: the video renditions (none for sound only), whether there is sound, and
+    whether there is a web MP4."""
+
+    variants: tuple[Variant, ...]
+    audio: bool
+    web: bool
+
+
 _BROWSER_VIDEO = {"h264", "vp8", "vp9", "av1"}
 _BROWSER_AUDIO = {None, "aac", "mp3", "opus", "vorbis", "flac"}
 _BROWSER_CONTAINERS = {"mp4", "webm", "mov", "mkv", "ogg"}
+
+
+_PROGRESSIVE = {
+    "mp4": ({"h264"}, {None, "aac", "mp3"}),
+    "mov": ({"h264"}, {None, "aac", "mp3"}),
+    "webm": ({"vp8", "vp9"}, {None, "opus", "vorbis"}),
+}
+"""What every common browser (Chromium, Firefox, Safari) plays progressively: per container, its pictures and
+sound. Narrower than the tables above: a file outside it gets a web MP4 (``renditions.py``)."""
+_BROWSER_PIXELS = {"yuv420p", "yuvj420p"}  # 8-bit 4:2:0: 10-bit and 4:2:2 H.264 do not decode everywhere
+
+
+def plays_in_browsers(container: str, video_codec: str, pixel_format: str | None, audio_codec: str | None) -> bool:
+    """Whether a file plays as it is in every common browser, or needs a web MP4 made of it."""
+    videos, audios = _PROGRESSIVE.get(container, (set(), set()))
+    return video_codec in videos and pixel_format in _BROWSER_PIXELS and audio_codec in audios
 
 
 def browser_playback(info: MediaInfo) -> tuple[bool, str | None]:

@@ -88,7 +88,7 @@ def _protocols(location: str) -> str:
     return "http,https,tcp,tls" if location.startswith(("http://", "https://")) else "file"
 
 
-def _open_media(location: str | Path) -> av.container.InputContainer:
+def open_media(location: str | Path) -> av.container.InputContainer:
     """Open an upload or a stored video with PyAV, as one of the containers we mean and nothing else.
 
     An upload is hostile: FFmpeg would otherwise pick whatever demuxer the
@@ -105,7 +105,7 @@ def _open_media(location: str | Path) -> av.container.InputContainer:
 
 
 @contextmanager
-def _unreadable_means_not_a_video() -> Iterator[None]:
+def unreadable_means_not_a_video() -> Iterator[None]:
     """Turn whatever FFmpeg or PyAV throws on a file's bytes into NotAVideo.
 
     A file is user input: a layout no check foresaw must end as a refusal the
@@ -220,7 +220,7 @@ def _check_complete(path: str | Path, container: av.container.InputContainer) ->
 
 # --- probing ----------------------------------------------------------------------
 
-def _container_name(format_name: str, name: str) -> str:
+def container_name(format_name: str, name: str) -> str:
     """A short container name users know: mp4, mov, webm, mkv, or FFmpeg's own."""
     extension = name.rpartition(".")[2].lower()
     if format_name == _ISO_BMFF_FORMATS:
@@ -242,7 +242,7 @@ def inspect(path: str | Path, name: str) -> MediaInfo:
     ``name`` is what the file is (or will be) stored as; its extension tells MP4 from MOV.
     FFmpeg's own errors pass through: the worker operations below turn them into NotAVideo.
     """
-    with _open_media(path) as container:
+    with open_media(path) as container:
         if container.format.name in _IMAGE_FORMATS or container.format.name.endswith("_pipe"):
             raise NotAVideo(f"this is a still image ({container.format.name}), not a video")
         videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
@@ -262,7 +262,7 @@ def _describe(name: str, container: av.container.InputContainer, video: av.video
         duration = float(video.duration * video.time_base)
     rate = video.average_rate or video.guessed_rate
     return MediaInfo(
-        container=_container_name(container.format.name, name),
+        container=container_name(container.format.name, name),
         duration=round(duration, 3) if duration else None,
         width=video.codec_context.width,
         height=video.codec_context.height,
@@ -298,7 +298,7 @@ def faststart(source: Path, target: Path, container: str) -> None:
     The tags matter: phones put the recording time in ``creation_time``. Other
     data streams (a camera's telemetry) are kept when the muxer takes them.
     """
-    with _open_media(source) as inp:
+    with open_media(source) as inp:
         kept = [stream for stream in inp.streams if _remuxed(stream)]
         try:
             out = _output_with(target, container, inp, kept)
@@ -347,7 +347,7 @@ def _output_with(target: Path, container: str, inp: av.container.InputContainer,
 def poster_jpeg(path: str | Path) -> bytes | None:
     """A JPEG of the keyframe near 10% of the duration, at most POSTER_MAX_WIDTH wide."""
     try:
-        with _unreadable_means_not_a_video(), _open_media(path) as container:
+        with unreadable_means_not_a_video(), open_media(path) as container:
             if not container.streams.video:
                 return None
             video = container.streams.video[0]
@@ -380,7 +380,7 @@ FASTSTART_CONTAINERS = {"mp4", "mov"}
 
 def validate_upload(path: str, name: str) -> UploadCheck:
     """The media info of an upload, and whether its index must be moved to the front."""
-    with _unreadable_means_not_a_video():
+    with unreadable_means_not_a_video():
         info = inspect(path, name)
         return UploadCheck(info, info.container in FASTSTART_CONTAINERS and moov_after_mdat(path))
 
@@ -388,7 +388,7 @@ def validate_upload(path: str, name: str) -> UploadCheck:
 def remux_faststart(source: str, target: str, name: str, container: str) -> bool:
     """Write and check the faststart copy; False means: store the original as uploaded."""
     try:
-        with _unreadable_means_not_a_video():
+        with unreadable_means_not_a_video():
             faststart(Path(source), Path(target), container)
             inspect(target, name)
             return not moov_after_mdat(target)
@@ -400,7 +400,7 @@ def remux_faststart(source: str, target: str, name: str, container: str) -> bool
 def describe_with_poster(path: str, name: str) -> Description:
     """Metadata (or why there is none) and a poster, for the library."""
     try:
-        with _unreadable_means_not_a_video():
+        with unreadable_means_not_a_video():
             info = inspect(path, name)
     except NotAVideo as exc:
         return Description(None, str(exc), None)

@@ -18,9 +18,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from app.core.errors import NotAVideo
-from app.media.info import Description, UploadCheck
+from app.media.info import Description, Made, RenditionSettings, UploadCheck
 
 PROBE_MODULE = "app.media.probe"
+PROGRESS_SECONDS = 1.0
+"""How often the progress of long work (renditions) is read from its worker."""
 Result = TypeVar("Result")
 
 # What runs in a worker. Each imports the probe there (the forkserver has it
@@ -40,6 +42,36 @@ def _remux_faststart(source: str, target: str, name: str, container: str) -> boo
 def _describe_with_poster(location: str, name: str) -> Description:
     from app.media import probe
     return probe.describe_with_poster(location, name)
+
+
+def _make_renditions(location: str, target: str, version: str, settings: RenditionSettings,
+                     progress: str) -> Made:
+    from app.media import renditions
+    return renditions.make(location, target, version, settings, _ProgressFile(progress))
+
+
+class _ProgressFile:
+    """Progress written to a small file, for the server to read: a worker's result comes only at its end."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._written = -1
+
+    def __call__(self, fraction: float) -> None:
+        percent = int(fraction * 100)
+        if percent != self._written:
+            with open(self._path + ".new", "w") as file:
+                file.write(str(fraction))
+            os.replace(self._path + ".new", self._path)
+            self._written = percent
+
+
+def _read_progress(path: str) -> float:
+    try:
+        with open(path) as file:
+            return float(file.read())
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _lower_priority(niceness: int) -> None:
@@ -85,8 +117,19 @@ class MediaWorkers:
         """
         return await self._run(_describe_with_poster, location, name)
 
-    async def _run(self, operation: Callable[..., Result], *args: object) -> Result:
-        """Run ``operation(*args)`` in a worker, within the time limit.
+    async def make_renditions(self, location: str, target: str, version: str, settings: RenditionSettings,
+                              report: Callable[[float], None], timeout_seconds: float) -> Made:
+        """Make the renditions of the video at ``location`` in the local folder ``target`` (``renditions.py``),
+        telling their progress to ``report`` as they are made; within ``timeout_seconds``, not the usual limit."""
+        progress = os.path.join(target, ".progress")
+        work = asyncio.ensure_future(self._run(_make_renditions, location, target, version, settings, progress,
+                                               timeout=timeout_seconds))
+        while not (await asyncio.wait({work}, timeout=PROGRESS_SECONDS))[0]:
+            report(_read_progress(progress))
+        return work.result()
+
+    async def _run(self, operation: Callable[..., Result], *args: object, timeout: float | None = None) -> Result:
+        """Run ``operation(*args)`` in a worker, within the time limit (``timeout``, else the usual one).
 
         A worker that dies on the file, or is still at it when the limit is
         reached, means NotAVideo: the file is hostile or broken, and the workers
@@ -97,11 +140,11 @@ class MediaWorkers:
             pool = self._executor()
             try:
                 work = asyncio.get_running_loop().run_in_executor(pool, operation, *args)
-                return await asyncio.wait_for(work, self._timeout)
+                return await asyncio.wait_for(work, timeout or self._timeout)
             except TimeoutError:
                 self._stopped_for_time.add(pool)
                 self._stop(pool)
-                raise NotAVideo(f"reading the file took longer than {self._timeout:g} s") from None
+                raise NotAVideo(f"reading the file took longer than {timeout or self._timeout:g} s") from None
             except BrokenProcessPool:
                 if pool in self._stopped_for_time:
                     continue

@@ -11,6 +11,7 @@ The local directory (``local.py``) and the S3 bucket (``s3.py``) both satisfy
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import os
 import secrets
@@ -24,10 +25,12 @@ from typing import Protocol
 from app.core.errors import NotFound
 from app.core.names import numbered
 from app.storage.space import FreeSpace, full_disk_refused
-from app.storage.staging import create_locked, lock_existing
+from app.storage.staging import LockedFolder, create_locked, lock_existing
 
 SIDECAR_DIR = ".library"
-SIDECAR_KINDS = ("json", "jpg")
+SIDECAR_KINDS = ("json", "jpg", "renditions")
+DERIVED_DIR = f"{SIDECAR_DIR}/renditions"
+"""Where the files made from each video (its renditions) live, a folder per video: ``<DERIVED_DIR>/<name>/<path>``."""
 _MAX_NUMBERED_TRIES = 100
 
 
@@ -122,6 +125,27 @@ class Store(Protocol):
         """Return once the store has answered a request, cheaply (no listing); raise if it cannot be reached."""
         ...
 
+    def staged_folder(self) -> AbstractAsyncContextManager[Path]:
+        """A new local folder for a media worker to make files in, removed with what is left when the block ends."""
+        ...
+
+    async def put_derived(self, name: str, path: str, source: Path) -> None:
+        """Make the local file ``source`` (taken, not copied) the file ``path`` made from the video ``name``,
+        replacing one there atomically; ``path`` as ``names.check_derived_path`` allows."""
+        ...
+
+    async def open_derived(self, name: str, path: str) -> StoredFile:
+        """A file made from the video ``name``, opened for streaming (NotFound if there is none)."""
+        ...
+
+    async def derived_paths(self, name: str) -> list[str]:
+        """The paths of every file made from the video ``name``."""
+        ...
+
+    async def delete_derived(self, name: str, paths: list[str]) -> None:
+        """Remove these files made from the video ``name`` (those already gone are no error)."""
+        ...
+
 
 class StagedFile:
     """A local file being written before it becomes a stored video, locked for its whole life (``staging.py``).
@@ -200,6 +224,17 @@ async def staged_in(staging: Path, space: FreeSpace) -> AsyncIterator[StagedFile
         yield staged
     finally:
         staged.discard()
+
+
+@asynccontextmanager
+async def folder_in(staging: Path) -> AsyncIterator[Path]:
+    """A new folder in ``staging``, removed with all in it when the block ends (``staging.LockedFolder``)."""
+    with full_disk_refused():
+        folder = LockedFolder(staging, "made-")
+    try:
+        yield folder.path
+    finally:
+        await asyncio.to_thread(folder.remove)
 
 
 async def stored_now(store: Store, name: str) -> StoredFile | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import shutil
 import stat
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -21,9 +22,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from app.core.errors import AlreadyExists, NotFound
-from app.core.names import check_stored_name, is_stored_name
-from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
-    staged_in
+from app.core.names import check_derived_path, check_stored_name, is_stored_name
+from app.storage.base import DERIVED_DIR, SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, \
+    folder_in, newest_first, staged_in
 from app.storage.space import FreeSpace, full_disk_refused
 from app.storage.staging import remove_orphans
 
@@ -160,6 +161,7 @@ class LocalStore:
             raise NotFound(name) from None
         for kind in SIDECAR_KINDS:
             self._sidecar_path(name, kind).unlink(missing_ok=True)
+        await asyncio.to_thread(shutil.rmtree, self._derived_folder(name), ignore_errors=True)
 
     @property
     def resumable_dir(self) -> Path:
@@ -226,3 +228,58 @@ class LocalStore:
         except OSError as exc:
             raise NotFound(name) from exc
         return self._regular(fd, name, self._sidecar_key(name, kind))
+
+    def staged_folder(self) -> AbstractAsyncContextManager[Path]:
+        """A folder in the store's staging folder: on the store's filesystem, so its files move in by a rename."""
+        return folder_in(self._staging)
+
+    def _derived_folder(self, name: str) -> Path:
+        return self.root / DERIVED_DIR / check_stored_name(name)
+
+    def _derived_path(self, name: str, path: str) -> Path:
+        return self._derived_folder(name) / check_derived_path(path)
+
+    async def put_derived(self, name: str, path: str, source: Path) -> None:
+        """Synced, then renamed into place: after a crash a playlist never names a segment that was lost."""
+        target = self._derived_path(name, path)
+        with full_disk_refused():
+            await asyncio.to_thread(self._move_in, source, target)
+
+    @staticmethod
+    def _move_in(source: Path, target: Path) -> None:
+        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+
+    async def open_derived(self, name: str, path: str) -> LocalFile:
+        target = self._derived_path(name, path)
+        try:
+            fd = os.open(target, _READ_NO_SYMLINK)
+        except OSError as exc:
+            raise NotFound(name) from exc
+        return self._regular(fd, name, str(target.relative_to(self.root)))
+
+    async def derived_paths(self, name: str) -> list[str]:
+        return await asyncio.to_thread(self._derived_paths, self._derived_folder(name))
+
+    @staticmethod
+    def _derived_paths(folder: Path) -> list[str]:
+        return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+    async def delete_derived(self, name: str, paths: list[str]) -> None:
+        await asyncio.to_thread(self._delete_derived, self._derived_folder(name), paths)
+
+    @staticmethod
+    def _delete_derived(folder: Path, paths: list[str]) -> None:
+        """Remove the files, then the folders they leave empty."""
+        for path in paths:
+            (folder / check_derived_path(path)).unlink(missing_ok=True)
+        for parent in sorted({(folder / path).parent for path in paths}, key=lambda p: -len(p.parts)):
+            while parent != folder and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent

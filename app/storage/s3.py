@@ -30,11 +30,11 @@ from obstore.store import S3Store
 
 from app.core.errors import AlreadyExists, NotFound, Unavailable
 from app.core.media_types import content_disposition, content_type_for
-from app.core.names import check_stored_name, is_stored_name
+from app.core.names import check_derived_path, check_stored_name, is_stored_name
 from app.core.settings import S3Settings, Settings, split_s3_url
 from app.storage.s3_claims import Claim, Claims
-from app.storage.base import SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, newest_first, \
-    staged_in
+from app.storage.base import DERIVED_DIR, SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, \
+    folder_in, newest_first, staged_in
 from app.storage.space import FreeSpace
 from app.storage.staging import remove_orphans
 
@@ -189,6 +189,9 @@ def _client(bucket: str, s3: S3Settings, waits: StoreWaits, options: dict[str, o
     return S3Store(bucket, client_options=options, retry_config=waits.retries(), **config)
 
 
+DELETE_BATCH = 1000
+"""Keys per delete request: S3's DeleteObjects takes at most 1000."""
+
 READINESS_KEY = ".readiness-check"
 """A hidden key no video or sidecar has, asked for by ``check``."""
 
@@ -262,6 +265,7 @@ class S3VideoStore:
         keys = [self.key(name), self._marker_key(name)] + [self._sidecar_key(name, kind) for kind in SIDECAR_KINDS]
         async with self.waits.answered():
             await obstore.delete_async(self.client, keys)
+        await self.delete_derived(name, await self.derived_paths(name))
 
     def staged(self) -> AbstractAsyncContextManager[StagedFile]:
         """A local staging file: uploads are probed and remuxed on disk before they go up."""
@@ -332,3 +336,34 @@ class S3VideoStore:
 
     async def open_sidecar(self, name: str, kind: str) -> S3Object:
         return await self._head(self._sidecar_key(name, kind), name)
+
+    def staged_folder(self) -> AbstractAsyncContextManager[Path]:
+        return folder_in(self._staging)
+
+    def _derived_prefix(self, name: str) -> str:
+        return self.key(f"{DERIVED_DIR}/{check_stored_name(name)}/")
+
+    async def put_derived(self, name: str, path: str, source: Path) -> None:
+        """One PUT of the file (in parts when large), each request bounded by the writer's options."""
+        key = self._derived_prefix(name) + check_derived_path(path)
+        with unavailable_on_failure():
+            await obstore.put_async(self.writer, key, source, use_multipart=source.stat().st_size > PART_BYTES,
+                                    chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY,
+                                    attributes={"Content-Type": content_type_for(path)})
+        source.unlink(missing_ok=True)
+
+    async def open_derived(self, name: str, path: str) -> S3Object:
+        return await self._head(self._derived_prefix(name) + check_derived_path(path), name)
+
+    async def derived_paths(self, name: str) -> list[str]:
+        prefix = self._derived_prefix(name)
+        async with self.waits.answered():
+            listed = [meta["path"] async for batch in obstore.list(self.client, prefix) for meta in batch]
+        return sorted(key[len(prefix):] for key in listed)
+
+    async def delete_derived(self, name: str, paths: list[str]) -> None:
+        prefix = self._derived_prefix(name)
+        keys = [prefix + check_derived_path(path) for path in paths]
+        for start in range(0, len(keys), DELETE_BATCH):
+            async with self.waits.answered():
+                await obstore.delete_async(self.client, keys[start:start + DELETE_BATCH])

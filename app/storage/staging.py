@@ -33,6 +33,7 @@ import fcntl
 import logging
 import os
 import secrets
+import shutil
 import stat
 from pathlib import Path
 
@@ -78,12 +79,52 @@ def _names(path: Path, fd: int) -> bool:
     return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
+_FOLDER_LOCK, _FOLDER = ".lock", ".d"
+
+
+class LockedFolder:
+    """A new folder in ``folder`` for many files (a video's renditions), until :meth:`remove` removes it with them.
+
+    A folder cannot hold an ``flock`` that outlives its owner's descriptors as
+    a file does, so its life is a locked file's beside it (``<random>.lock``
+    for ``<random>.d``): made first and removed last, so a folder without its
+    lock file belongs to nobody, and the sweep removes it.
+    """
+
+    def __init__(self, folder: Path, prefix: str) -> None:
+        self._fd, self._lock = create_locked(folder, prefix, _FOLDER_LOCK)
+        self.path = self._lock.with_suffix(_FOLDER)
+        try:
+            self.path.mkdir()
+        except BaseException:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        """Remove the folder and all in it, then its lock file; safe to call twice."""
+        if self._fd < 0:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = -1
+
+
 def remove_orphans(folder: Path) -> int:
-    """Remove every regular file in ``folder`` whose lock is free (its owner died); return how many."""
+    """Remove every regular file in ``folder`` whose lock is free (its owner died), then every folder whose
+    lock file is gone (``locked_folder``); return how many."""
     removed = sum(_remove_if_orphaned(path) for path in folder.iterdir())
+    removed += sum(_remove_if_unlocked_folder(path) for path in folder.iterdir())
     if removed:
         log.info("removed %d staging files left by processes that died, from %s", removed, folder)
     return removed
+
+
+def _remove_if_unlocked_folder(path: Path) -> bool:
+    if path.suffix != _FOLDER or path.is_symlink() or not path.is_dir() or path.with_suffix(_FOLDER_LOCK).exists():
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
 
 
 def _remove_if_orphaned(path: Path) -> bool:
