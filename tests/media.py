@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -33,6 +34,9 @@ def make_video(
         video = container.add_stream(video_codec, rate=rate)
         video.width, video.height = width, height
         video.pix_fmt = "yuv420p"
+        if video_codec == "libx265":
+            video.codec_tag = "hvc1"  # as iPhones write HEVC, the tag Apple's players require
+            video.codec_context.options = {"x265-params": "log-level=error"}
         audio = container.add_stream(audio_codec, rate=48000) if audio_codec else None
         if telemetry:
             _mux_telemetry(container, seconds)
@@ -48,6 +52,14 @@ def make_video(
         _encode(container, video, None)
         if audio is not None:
             _encode(container, audio, None)
+    return path
+
+
+def make_rotated(source: Path, path: Path, degrees: int) -> Path:
+    """A copy of ``source`` whose pictures players must turn by ``degrees`` clockwise, as phones record portrait
+    video (Debian's ffmpeg 5.1 writes the rotation from the old ``rotate`` tag)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy",
+                    "-metadata:s:v:0", f"rotate={degrees}", str(path)], check=True)
     return path
 
 

@@ -127,7 +127,7 @@ class Renditions:
         """Make and publish the renditions of the opened ``source``; None if a newer version is stored by then."""
         version = rendition_version(source.etag, self.settings)
         async with self._store.staged_folder() as folder:
-            made = await self._media.make_renditions(await source.media_location(), str(folder), version,
+            made = await self._media.make_renditions(await source.media_location(), name, str(folder), version,
                                                      self.settings, report, self._timeout)
             if not await self._is_current(name, source.etag):
                 return None

@@ -49,19 +49,21 @@ _UPRIGHT = {90: (("transpose", "cclock"),), 180: (("hflip", ""), ("vflip", "")),
 """The filters that turn a picture upright, by its rotation (FFmpeg's: degrees counter-clockwise)."""
 
 
-def make(location: str, target: str, version: str, settings: RenditionSettings,
+def make(location: str, name: str, target: str, version: str, settings: RenditionSettings,
          progress: Callable[[float], None]) -> Made:
-    """Write the renditions of the video at ``location`` under ``target``; NotAVideo if it cannot be read."""
+    """Write the renditions of the video ``name`` (at ``location``) under ``target``; NotAVideo if it cannot be
+    read. The name's extension tells WebM from Matroska, which browsers do not all play."""
     with unreadable_means_not_a_video(), open_media(location) as source:
-        return _Transcode(source, Path(target), version, settings, progress).run()
+        return _Transcode(source, name, Path(target), version, settings, progress).run()
 
 
 class _Transcode:
     """One pass over the source, feeding every encoder; then the playlists."""
 
-    def __init__(self, source: av.container.InputContainer, target: Path, version: str, settings: RenditionSettings,
-                 progress: Callable[[float], None]) -> None:
+    def __init__(self, source: av.container.InputContainer, name: str, target: Path, version: str,
+                 settings: RenditionSettings, progress: Callable[[float], None]) -> None:
         self._source = source
+        self._name = name
         self._root = target / "hls" / version
         self._target = target
         self._version = version
@@ -121,7 +123,7 @@ class _Transcode:
     def _web_needed(self) -> bool:
         video, audio = self._video_in, self._audio_in
         return not plays_in_browsers(
-            container_name(self._source.format.name, self._source.name),
+            container_name(self._source.format.name, self._name),
             video.codec_context.codec.canonical_name,
             video.codec_context.format.name if video.codec_context.format else None,
             audio.codec_context.codec.canonical_name if audio else None)

@@ -44,10 +44,10 @@ def _describe_with_poster(location: str, name: str) -> Description:
     return probe.describe_with_poster(location, name)
 
 
-def _make_renditions(location: str, target: str, version: str, settings: RenditionSettings,
+def _make_renditions(location: str, name: str, target: str, version: str, settings: RenditionSettings,
                      progress: str) -> Made:
     from app.media import renditions
-    return renditions.make(location, target, version, settings, _ProgressFile(progress))
+    return renditions.make(location, name, target, version, settings, _ProgressFile(progress))
 
 
 class _ProgressFile:
@@ -117,12 +117,13 @@ class MediaWorkers:
         """
         return await self._run(_describe_with_poster, location, name)
 
-    async def make_renditions(self, location: str, target: str, version: str, settings: RenditionSettings,
-                              report: Callable[[float], None], timeout_seconds: float) -> Made:
-        """Make the renditions of the video at ``location`` in the local folder ``target`` (``renditions.py``),
+    async def make_renditions(self, location: str, name: str, target: str, version: str,
+                              settings: RenditionSettings, report: Callable[[float], None],
+                              timeout_seconds: float) -> Made:
+        """Make the renditions of the video ``name`` at ``location`` in the local folder ``target`` (``renditions.py``),
         telling their progress to ``report`` as they are made; within ``timeout_seconds``, not the usual limit."""
         progress = os.path.join(target, ".progress")
-        work = asyncio.ensure_future(self._run(_make_renditions, location, target, version, settings, progress,
+        work = asyncio.ensure_future(self._run(_make_renditions, location, name, target, version, settings, progress,
                                                timeout=timeout_seconds))
         while not (await asyncio.wait({work}, timeout=PROGRESS_SECONDS))[0]:
             report(_read_progress(progress))

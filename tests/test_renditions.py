@@ -1,0 +1,210 @@
+"""Renditions: every upload becomes an HLS ladder (and a web MP4 when it does not play as it is), served like
+the video itself, read by parsers and players nobody here wrote (the ``m3u8`` package, ffprobe)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import httpx
+import m3u8
+import pytest
+
+from tests.helpers import upload
+from tests.media import make_rotated, make_video
+from tests.servers import ServerProcess
+
+RENDITION_WAIT = 120  # seconds for the renditions of all the sources below, made one after another
+SOURCES = {
+    "phone.mov": {"video_codec": "libx265"},
+    "old.avi": {"video_codec": "mpeg4", "audio_codec": "libmp3lame"},
+    "vp9.webm": {"video_codec": "libvpx-vp9", "audio_codec": "libopus"},
+    "one-second.mp4": {"seconds": 1.0},
+    "odd.webm": {"width": 853, "height": 479, "video_codec": "libvpx-vp9", "audio_codec": "libopus"},
+}
+PORTRAIT = "portrait.mp4"
+NEEDS_WEB = {"phone.mov", "old.avi"}
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def _sources(folder: Path) -> dict[str, Path]:
+    made = {name: make_video(folder / name, **{"seconds": 2.0, **options}) for name, options in SOURCES.items()}
+    landscape = make_video(folder / "landscape.mp4", seconds=1.0, width=1920, height=1080, rate=25)
+    made[PORTRAIT] = make_rotated(landscape, folder / PORTRAIT, 90)
+    return made
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return _sources(tmp_path_factory.mktemp("rendition-sources"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One service as ``make run`` starts it, with its default ladder."""
+    server = ServerProcess({"VIDEO_STORAGE_DIR": str(tmp_path_factory.mktemp("rendition-store"))})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=RENDITION_WAIT) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def described(http: httpx.Client, sources: dict[str, Path]) -> dict[str, dict]:
+    """Each source uploaded, and its description once its work has ended."""
+    names = {name: upload(http, path, filename=name).json()["name"] for name, path in sources.items()}
+    return {name: _finished(http, stored) for name, stored in names.items()}
+
+
+def _finished(http: httpx.Client, name: str) -> dict:
+    with http.stream("GET", f"/video/{name}/events") as events:
+        for _ in events.iter_lines():
+            pass
+    return http.get(f"/video/{name}").json()
+
+
+def _playlist(http: httpx.Client, url: str) -> m3u8.M3U8:
+    response = http.get(url)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.apple.mpegurl"
+    return m3u8.loads(response.text, uri=url)
+
+
+def _ffprobe(*arguments: str) -> dict:
+    done = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *arguments], capture_output=True, text=True,
+                          timeout=RENDITION_WAIT)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+ALL = sorted([*SOURCES, PORTRAIT])
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_every_source_becomes_ready_with_an_hls_ladder(described, source):
+    video = described[source]
+    assert (video["status"], video["status_reason"]) == ("ready", None)
+    assert video["hls_url"].endswith("/hls/master.m3u8")
+    assert video["renditions"]
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_a_web_mp4_is_made_only_of_what_browsers_do_not_play(described, source):
+    assert (described[source]["web_url"] is not None) == (source in NEEDS_WEB)
+
+
+@pytest.mark.parametrize("source", sorted(NEEDS_WEB))
+def test_the_web_mp4_is_h264_and_aac_with_its_index_first(http, described, source, tmp_path):
+    web = tmp_path / "web.mp4"
+    web.write_bytes(http.get(described[source]["web_url"]).content)
+    streams = _ffprobe("-show_entries", "stream=codec_name,profile,pix_fmt", str(web))["streams"]
+    assert [(s["codec_name"], s.get("pix_fmt")) for s in streams] == [("h264", "yuv420p"), ("aac", None)]
+    assert web.read_bytes().find(b"moov") < web.read_bytes().find(b"mdat")
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_the_master_playlist_lists_every_rendition_with_its_attributes(http, described, source):
+    video = described[source]
+    master = _playlist(http, video["hls_url"])
+    assert master.is_variant and master.is_independent_segments
+    listed = [(p.stream_info.resolution, p.stream_info.bandwidth, p.stream_info.average_bandwidth,
+               p.stream_info.codecs, p.stream_info.frame_rate) for p in master.playlists]
+    described_ones = [((r["width"], r["height"]), r["bandwidth"], r["average_bandwidth"], r["codecs"],
+                       r["frame_rate"]) for r in video["renditions"]]
+    assert listed == described_ones
+    assert [media.type for media in master.media] == ["AUDIO"]
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_every_rendition_playlist_is_a_complete_vod_playlist_of_fmp4_segments(http, described, source):
+    for rendition in described[source]["renditions"]:
+        playlist = _playlist(http, rendition["url"])
+        assert playlist.is_endlist and playlist.playlist_type == "vod" and playlist.segment_map
+        assert all(round(segment.duration) <= playlist.target_duration for segment in playlist.segments)
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_renditions_are_cut_at_the_same_instants(http, described, source):
+    """Keyframes aligned: a player may switch renditions at any segment."""
+    cuts = {tuple(segment.duration for segment in _playlist(http, r["url"]).segments)
+            for r in described[source]["renditions"]}
+    assert len(cuts) == 1
+
+
+def test_the_ladder_never_scales_a_video_up(described):
+    sizes = [(r["width"], r["height"]) for r in described["odd.webm"]["renditions"]]
+    assert sizes == [(426, 240), (640, 360), (852, 478)]
+    assert max(r["height"] for r in described["one-second.mp4"]["renditions"]) == 240
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_the_codecs_attribute_says_what_the_segments_hold(http, described, source, tmp_path):
+    for rendition in described[source]["renditions"]:
+        playlist = _playlist(http, rendition["url"])
+        joined = tmp_path / "joined.mp4"
+        joined.write_bytes(http.get(playlist.segment_map[0].absolute_uri).content
+                           + http.get(playlist.segments[0].absolute_uri).content)
+        [stream] = _ffprobe("-show_entries", "stream=codec_tag_string,profile,level", str(joined))["streams"]
+        video_codec = rendition["codecs"].split(",")[0]
+        profile_idc = {"Constrained Baseline": 66, "Main": 77, "High": 100}[stream["profile"]]
+        assert (video_codec[:5], video_codec[5:7], video_codec[9:]) == (
+            stream["codec_tag_string"] + ".", f"{profile_idc:02x}", f"{stream['level']:02x}")
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_ffprobe_reads_the_hls_stream_whole(described, source):
+    duration = float(_ffprobe("-show_entries", "format=duration", described[source]["hls_url"])
+                     ["format"]["duration"])
+    assert duration == pytest.approx(described[source]["duration"], abs=0.25)
+
+
+def test_a_portrait_video_with_rotation_comes_out_upright(http, described, sources, tmp_path):
+    video = described[PORTRAIT]
+    assert all(r["height"] > r["width"] for r in video["renditions"])
+    top = video["renditions"][-1]["url"]
+    made = _gray_picture(top, tmp_path / "made.png")
+    assert made == pytest.approx(_gray_picture(str(sources[PORTRAIT]), tmp_path / "shown.png", (1080, 1920)), abs=12)
+
+
+def _gray_picture(url: str, png: Path, size: tuple[int, int] | None = None) -> list[float]:
+    """The first picture as ffmpeg shows it (turned as its metadata says), averaged over a 4x4 grid."""
+    scale = ["-vf", f"scale={size[0]}:{size[1]}"] if size else []
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", url, "-frames:v", "1", *scale, "-pix_fmt", "gray",
+                    str(png)], check=True, timeout=RENDITION_WAIT)
+    with av.open(str(png)) as picture:
+        pixels = next(picture.decode(video=0)).to_ndarray().astype(float)
+    rows, columns = pixels.shape
+    return [float(pixels[r * rows // 4:(r + 1) * rows // 4, c * columns // 4:(c + 1) * columns // 4].mean())
+            for r in range(4) for c in range(4)]
+
+
+@pytest.mark.parametrize("source", ["phone.mov"])
+def test_segments_are_cached_for_good_and_playlists_revalidated(http, described, source):
+    video = described[source]
+    playlist = _playlist(http, video["renditions"][0]["url"])
+    assert http.get(playlist.segments[0].absolute_uri).headers["cache-control"] == IMMUTABLE
+    assert http.get(playlist.segment_map[0].absolute_uri).headers["cache-control"] == IMMUTABLE
+    assert http.get(video["web_url"]).headers["cache-control"] == IMMUTABLE
+    assert "no-cache" in http.get(video["hls_url"]).headers["cache-control"]
+    assert "no-cache" in http.get(video["renditions"][0]["url"]).headers["cache-control"]
+
+
+def test_segments_answer_ranges_and_revalidation_like_videos(http, described):
+    segment = _playlist(http, described["phone.mov"]["renditions"][0]["url"]).segments[0].absolute_uri
+    whole = http.get(segment)
+    part = http.get(segment, headers={"Range": "bytes=0-99"})
+    assert (part.status_code, part.content) == (206, whole.content[:100])
+    assert http.get(segment, headers={"If-None-Match": whole.headers["etag"]}).status_code == 304
+
+
+@pytest.mark.parametrize("path", ["hls/..%2F..%2Fphone.mov", "hls/master.m3u9", "hls/0123456789abcdef/v1/x.ts",
+                                  "web/phone.mov"])
+def test_only_files_made_from_a_video_are_served_beside_it(http, described, path):
+    assert http.get(f"/video/phone.mov/{path}").status_code == 404
