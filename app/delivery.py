@@ -26,14 +26,18 @@ from app.storage.base import StoredFile
 
 
 async def serve(request: Request, source: StoredFile, filename: str, settings: Settings,
-                cache_control: str | None = None) -> Response:
+                cache_control: str | None = None, may_redirect: bool = True) -> Response:
     """A GET/HEAD answer for an opened source, typed by ``filename``'s extension, cached as ``cache_control``
-    says (else as ``VIDEO_CACHE_CONTROL`` does)."""
+    says (else as ``VIDEO_CACHE_CONTROL`` does).
+
+    ``may_redirect=False`` streams what redirect delivery would redirect: a playlist, whose relative URIs
+    must resolve against this service's URL, not the object store's signed one.
+    """
     caching = cache_control or settings.cache_control
     try:
         if settings.delivery == "x-accel":
             return _x_accel(source, filename, settings, caching)
-        if settings.delivery == "redirect":
+        if settings.delivery == "redirect" and may_redirect:
             return await _redirect(request, source, settings, caching)
         return range_requests_response(
             request,

@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None, *, stream_shortcut: bool = True
     app.include_router(renditions.router)
     app.include_router(tus.router)
     app.include_router(pages.router)
+    app.mount("/static/vendor/hls.js", pages.vendor_files, name="vendor")
     app.mount("/static", pages.static_files, name="static")
     contract.install(app, settings)
     return app

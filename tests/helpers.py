@@ -20,11 +20,13 @@ from typing import TypeVar
 
 import av
 import httpx
+import sqlalchemy
 from sqlalchemy.engine import Connection
 from tusclient.client import TusClient
 from tusclient.uploader import Uploader
 
 from app.catalog.database import make_engine
+from app.catalog.tables import JobRow
 from app.core.settings import CATALOG_DIR
 
 MiB = 1024 * 1024
@@ -68,6 +70,16 @@ def in_database(database_url: str, work: Callable[[Connection], T]) -> T:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def job_state(database_url: str, video: str, kind: str = "describe") -> tuple[str, int]:
+    """The status and tries of ``video``'s job of ``kind``, as the catalog's database holds them."""
+    def read(connection: Connection) -> tuple[str, int]:
+        row = connection.execute(sqlalchemy.select(JobRow.status, JobRow.attempts).where(
+            JobRow.video == video, JobRow.kind == kind)).first()
+        return (row.status, row.attempts) if row else ("none", 0)
+
+    return in_database(database_url, read)
 
 
 # --- waiting --------------------------------------------------------------------------------------

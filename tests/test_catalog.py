@@ -32,7 +32,7 @@ from tests.media import make_video
 from tests.servers import REPO
 
 DEEP_LIBRARY = 20_000
-NEWEST_REVISION = "0006"
+NEWEST_REVISION = "0007"
 
 
 def catalog_file(store: Path) -> Path:

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
-
-from app.catalog.tables import JobRow
-from tests.helpers import WAIT, in_database, processed, put_file, upload, wait_for
+from tests.helpers import WAIT, job_state, processed, put_file, upload, wait_for
 
 
 def test_an_upload_is_answered_with_its_media_while_its_poster_is_still_to_be_made(make_client, sample_mp4):
@@ -48,16 +44,6 @@ def test_a_file_copied_in_by_hand_is_described_in_the_background(client, store_d
     assert processed(client, "copied.mp4")["width"] == 320
 
 
-def _job(database_url: str, video: str) -> tuple[str, int]:
-    """The status and tries of ``video``'s describe job, as the catalog's database holds them."""
-    def read(connection: Connection) -> tuple[str, int]:
-        row = connection.execute(select(JobRow.status, JobRow.attempts).where(
-            JobRow.video == video, JobRow.kind == "describe")).first()
-        return (row.status, row.attempts) if row else ("none", 0)
-
-    return in_database(database_url, read)
-
-
 def test_a_worker_apart_from_the_server_does_the_servers_media_work(start_server, start_worker, database_url,
                                                                     sample_mp4):
     server = start_server(VIDEO_EMBEDDED_WORKERS="0", VIDEO_DATABASE_URL=database_url)
@@ -75,13 +61,13 @@ def test_a_job_whose_worker_is_killed_mid_way_is_finished_by_another(start_serve
     with httpx.Client(base_url=server.url, timeout=WAIT) as http:
         name = upload(http, sample_mp4).json()["name"]
         doomed = start_worker(**settings)
-        assert wait_for(lambda: _job(database_url, name)[0] == "running", timeout=WAIT)
+        assert wait_for(lambda: job_state(database_url, name)[0] == "running", timeout=WAIT)
         doomed.kill()
-        assert _job(database_url, name) == ("running", 1), "the job ended before its worker could be killed"
+        assert job_state(database_url, name) == ("running", 1), "the job ended before its worker could be killed"
         start_worker(**settings)
         described = processed(http, name)
     assert (described["status"], described["poster_url"] is not None) == ("ready", True)
-    assert _job(database_url, name) == ("done", 2)
+    assert job_state(database_url, name) == ("done", 2)
 
 
 def test_two_instances_and_two_workers_share_one_postgresql_and_one_bucket(start_server, start_worker, seaweed,
@@ -97,4 +83,4 @@ def test_two_instances_and_two_workers_share_one_postgresql_and_one_bucket(start
         described = processed(second, name)
         poster = second.get(described["poster_url"])
     assert (described["status"], described["width"], poster.headers["content-type"]) == ("ready", 320, "image/jpeg")
-    assert _job(postgres_url, name) == ("done", 1)
+    assert job_state(postgres_url, name) == ("done", 1)

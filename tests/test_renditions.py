@@ -8,10 +8,13 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import re
+
 import av
 import httpx
 import m3u8
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import upload
 from tests.media import make_rotated, make_video
@@ -26,14 +29,17 @@ SOURCES = {
     "odd.webm": {"width": 853, "height": 479, "video_codec": "libvpx-vp9", "audio_codec": "libopus"},
 }
 PORTRAIT = "portrait.mp4"
+LADDER = "ladder.mp4"  # long and large enough for a player to choose among renditions
 NEEDS_WEB = {"phone.mov", "old.avi"}
 IMMUTABLE = "public, max-age=31536000, immutable"
+THROTTLED_BYTES_PER_SECOND = 100_000  # 800 kbit/s: under the 720p rendition's bitrate, over the 240p one's
 
 
 def _sources(folder: Path) -> dict[str, Path]:
     made = {name: make_video(folder / name, **{"seconds": 2.0, **options}) for name, options in SOURCES.items()}
     landscape = make_video(folder / "landscape.mp4", seconds=1.0, width=1920, height=1080, rate=25)
     made[PORTRAIT] = make_rotated(landscape, folder / PORTRAIT, 90)
+    made[LADDER] = make_video(folder / LADDER, seconds=12.0, width=1280, height=720, rate=25)
     return made
 
 
@@ -84,7 +90,7 @@ def _ffprobe(*arguments: str) -> dict:
     return json.loads(done.stdout)
 
 
-ALL = sorted([*SOURCES, PORTRAIT])
+ALL = sorted([*SOURCES, PORTRAIT])  # the ladder's clip is left to the browser's tests
 
 
 @pytest.mark.parametrize("source", ALL)
@@ -208,3 +214,65 @@ def test_segments_answer_ranges_and_revalidation_like_videos(http, described):
                                   "web/phone.mov"])
 def test_only_files_made_from_a_video_are_served_beside_it(http, described, path):
     assert http.get(f"/video/phone.mov/{path}").status_code == 404
+
+
+# --- in Chromium -------------------------------------------------------------------------------------------
+
+def _watch(page, server: ServerProcess, name: str) -> None:
+    page.goto(f"{server.url}/watch/{name}")
+
+
+def _play_to_end(page) -> None:
+    """Play the page's video muted and fast, and wait for its ``ended`` event."""
+    page.evaluate("() => { const v = document.getElementById('player'); v.muted = true; v.playbackRate = 2;"
+                  " return v.play(); }")
+    page.wait_for_function("() => document.getElementById('player').ended")
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_chromium_plays_the_hls_ladder_to_the_end(page, server, described, source):
+    _watch(page, server, described[source]["name"])
+    expect(page.locator("#player")).to_have_attribute("data-playback", "hls.js")
+    _play_to_end(page)
+
+
+@pytest.mark.parametrize("source", ALL)
+def test_chromium_falls_back_to_the_progressive_source_and_plays_it_to_the_end(page, server, described, source):
+    page.route("**/hls/**", lambda route: route.abort())
+    _watch(page, server, described[source]["name"])
+    expect(page.locator("#player")).to_have_attribute("data-playback", "progressive")
+    _play_to_end(page)
+    expected = described[source]["web_url"] or described[source]["video_url"]
+    assert page.evaluate("() => document.getElementById('player').currentSrc") == expected
+
+
+def test_the_quality_menu_offers_auto_and_each_rendition(page, server, described):
+    _watch(page, server, described[LADDER]["name"])
+    menu = page.locator("#quality option")
+    expect(menu).to_have_count(5)
+    assert menu.all_text_contents()[1:] == ["240p", "360p", "480p", "720p"]
+
+
+def _settled_rendition(page, server: ServerProcess, name: str) -> int:
+    """The rendition hls.js plays last when the video has played to its end."""
+    _watch(page, server, name)
+    expect(page.locator("#quality")).to_have_attribute("data-playing", re.compile("[0-9]"))
+    _play_to_end(page)
+    return int(page.locator("#quality").get_attribute("data-playing"))
+
+
+def test_a_throttled_player_settles_on_a_lower_rendition(chromium, server, described):
+    name = described[LADDER]["name"]
+    fast = chromium.new_page()
+    slow_context = chromium.new_context()
+    slow = slow_context.new_page()
+    network = slow_context.new_cdp_session(slow)
+    network.send("Network.enable")
+    network.send("Network.emulateNetworkConditions", {"offline": False, "latency": 40,
+                                                      "downloadThroughput": THROTTLED_BYTES_PER_SECOND,
+                                                      "uploadThroughput": THROTTLED_BYTES_PER_SECOND})
+    try:
+        assert _settled_rendition(slow, server, name) < _settled_rendition(fast, server, name)
+    finally:
+        fast.close()
+        slow_context.close()

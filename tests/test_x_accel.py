@@ -9,6 +9,7 @@ from pathlib import Path
 from string import Template
 
 import httpx
+import m3u8
 import pytest
 
 from tests.helpers import WAIT, processed
@@ -94,3 +95,15 @@ def test_uploads_and_posters_go_through_nginx(nginx, sample_webm):
     with httpx.Client(base_url=nginx.url, timeout=WAIT) as http:
         poster = httpx.get(processed(http, "up.webm")["poster_url"])
     assert poster.headers["content-type"] == "image/jpeg" and poster.content[:2] == b"\xff\xd8"
+
+
+def test_hls_playlists_and_segments_go_through_nginx(nginx, sample_webm):
+    with httpx.Client(base_url=nginx.url, timeout=WAIT) as http:
+        http.post("/video", files={"file": ("adaptive.webm", sample_webm.read_bytes())})
+        hls_url = processed(http, "adaptive.webm")["hls_url"]
+        master = m3u8.loads(http.get(hls_url).text, uri=hls_url)
+        rendition = m3u8.loads(http.get(master.playlists[0].absolute_uri).text, uri=master.playlists[0].absolute_uri)
+        segment = http.get(rendition.segments[0].absolute_uri)
+    assert hls_url.startswith(nginx.url)
+    assert (segment.status_code, segment.headers["cache-control"]) == (200, "public, max-age=31536000, immutable")
+    assert segment.content[4:8] in (b"styp", b"moof") and "x-accel-redirect" not in segment.headers

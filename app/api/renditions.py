@@ -5,6 +5,9 @@ redirect or x-accel when set). The master playlist is the only file whose URL
 does not name a rendition version: it is served only while the catalog says
 the renditions are of the version stored now, and revalidated like every
 playlist; what lies under a version never changes, so it is cached for good.
+Playlists are never redirected to the object store: the URIs in them are
+relative, and must lead back here, where each segment is answered (and
+redirected, with ``VIDEO_DELIVERY=redirect``) like a video.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ async def _serve_made(request: Request, services: Services, name: str, path: str
     source = await services.renditions.open(name, path)
     playlist = path.endswith(".m3u8")
     return await serve(request, source, path.rpartition("/")[2], services.settings,
-                       None if playlist else IMMUTABLE)
+                       None if playlist else IMMUTABLE, may_redirect=not playlist)
 
 
 async def hls_file(name: str, path: str, request: Request, services: Services = Depends(get_services)) -> Response:

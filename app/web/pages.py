@@ -28,6 +28,9 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 48
 templates = Jinja2Templates(directory=HERE / "templates")
 static_files = StaticFiles(directory=HERE / "static")
+HLS_JS = HERE.parent.parent / "node_modules" / "hls.js" / "dist"
+"""hls.js as ``make run`` installs it from the npm registry; without it, pages play the progressive source."""
+vendor_files = StaticFiles(directory=HLS_JS, check_dir=False)
 router = APIRouter(include_in_schema=False)
 
 
@@ -61,11 +64,13 @@ def _page_policy(public_base_url: str) -> dict[str, str]:
     """Scripts, styles and everything else from this origin only (the pages have nothing inline), and no framing.
 
     Videos and posters may also come from the public base URL, which their links name when it is set;
-    images also from data: URLs (the empty favicon that spares a request for /favicon.ico).
+    images also from data: URLs (the empty favicon that spares a request for /favicon.ico); media also from
+    blob: URLs (hls.js plays through Media Source Extensions, whose source is a blob: URL).
     """
     also = f" {public_base_url.rstrip('/')}" if public_base_url else ""
     policy = "; ".join((
-        "default-src 'self'", f"img-src 'self' data:{also}", f"media-src 'self'{also}", f"connect-src 'self'{also}",
+        "default-src 'self'", f"img-src 'self' data:{also}", f"media-src 'self' blob:{also}",
+        f"connect-src 'self'{also}",
         "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
     ))
     return {"content-security-policy": policy, "x-frame-options": "DENY"}

@@ -1,15 +1,27 @@
-// The watch page's extras: copying the share link, deleting the video, and its processing as it goes.
+// The watch page's extras: adaptive playback, copying the share link, deleting the video, and its processing
+// as it goes.
 
+import { playAdaptive, playProgressive } from "./player.js";
 import { authHeaders, askForToken, forgetToken, tokenRequired } from "./token.js";
 import { followAll } from "./work.js";
 
-// Once processed, the video has its poster.
+const player = document.getElementById("player");
+const qualityMenu = document.getElementById("quality-menu");
+if (player.dataset.hls) playAdaptive(player, player.dataset.hls, qualityMenu);
+else playProgressive(player);
+
+// Once processed, the video has its poster, and its renditions: they play from then on, unless the
+// original has started playing meanwhile (it is not cut off).
 followAll(document, async (update) => {
   if (update.status !== "ready") return;
   const name = document.getElementById("delete-button").dataset.name;
   const response = await fetch(`/video/${encodeURIComponent(name)}`);
   const info = response.ok ? await response.json() : {};
-  if (info.poster_url) document.getElementById("player").poster = info.poster_url;
+  if (info.poster_url) player.poster = info.poster_url;
+  if (info.hls_url && !player.dataset.hls && player.paused && player.currentTime === 0) {
+    player.dataset.hls = info.hls_url;
+    playAdaptive(player, info.hls_url, qualityMenu);
+  }
 });
 
 const status = document.getElementById("watch-status");
