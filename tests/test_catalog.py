@@ -23,8 +23,9 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from app.catalog.catalog import Catalog, Version, page_statement
-from app.catalog.database import make_engine
-from app.catalog.tables import VideoRow
+from app.catalog.database import make_engine, migrate
+from app.catalog.tables import JobRow, VideoRow
+from app.jobs.queue import BACKGROUND
 from app.core.settings import Settings, SettingsError
 from app.storage.base import Entry
 from tests.helpers import create, in_database, patch, put, put_file, upload, wait_for
@@ -76,6 +77,20 @@ def test_migrate_creates_the_schema_in_an_empty_database(store_dir, database_url
     assert {"videos", "jobs", "alembic_version"} <= tables
     assert {"ix_videos_newest", "ix_videos_title", "ix_videos_largest", "ix_jobs_claim"} <= indexes
     assert revision == NEWEST_REVISION
+
+
+def test_upgrading_asks_for_the_renditions_of_every_video_described_before(database_url):
+    migrate(database_url, "0006")
+    row = ("INSERT INTO videos (id, name, title, description, size, modified, duration, etag, problem, has_poster, "
+           "created, updated) VALUES (:id, :name, 'title', '', 1, 0, 0, :etag, :problem, false, 0, 0)")
+    in_database(database_url, lambda connection: connection.execute(text(row), [
+        {"id": "a", "name": "described.mp4", "etag": '"v1"', "problem": None},
+        {"id": "b", "name": "undescribed.mp4", "etag": None, "problem": None},
+        {"id": "c", "name": "broken.mp4", "etag": '"v2"', "problem": "not a video file FFmpeg can read"}]))
+    migrate(database_url)
+    jobs = in_database(database_url, lambda connection: connection.execute(
+        select(JobRow.video, JobRow.kind, JobRow.etag, JobRow.status, JobRow.priority)).all())
+    assert [tuple(job) for job in jobs] == [("described.mp4", "renditions", '"v1"', "queued", BACKGROUND)]
 
 
 MIGRATE_ON_CUE = ("import sys; from app.catalog.database import migrate; "

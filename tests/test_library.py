@@ -159,9 +159,21 @@ def test_still_image_is_refused(client, store_dir, before, tmp_path, sample_mp4)
     assert "image" in refused(upload(client, image), store_dir, before)
 
 
-def test_audio_only_file_is_refused(client, store_dir, before, tmp_path):
-    audio = make_audio(tmp_path / "song.m4a")
-    assert "no video stream" in refused(upload(client, audio), store_dir, before)
+def test_a_sound_recording_is_stored_and_described_without_a_picture(client, tmp_path):
+    described = uploaded(client, make_audio(tmp_path / "song.m4a"), "song.m4a")
+    assert (described["audio_codec"], described["video_codec"], described["width"]) == ("aac", None, None)
+    assert (described["content_type"], described["poster_url"], described["browser_playable"]) == (
+        "audio/mp4", None, True)
+
+
+def test_a_file_with_neither_pictures_nor_sound_is_refused(client, store_dir, before, tmp_path):
+    data_only = put_file(tmp_path, "data.mp4", b"")
+    with av.open(str(data_only), "w") as container:
+        stream = container.add_data_stream("bin_data")
+        packet = av.Packet(b"reading")
+        packet.stream, packet.pts, packet.dts = stream, 0, 0
+        container.mux(packet)
+    assert "no video or audio stream" in refused(upload(client, data_only), store_dir, before)
 
 
 def test_accept_any_file_stores_non_video_served_as_octet_stream(make_client, store_dir, tmp_path):

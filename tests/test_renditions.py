@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers import upload
-from tests.media import make_rotated, make_video
+from tests.media import make_audio, make_rotated, make_video
 from tests.servers import ServerProcess
 
 RENDITION_WAIT = 120  # seconds for the renditions of all the sources below, made one after another
@@ -30,6 +30,7 @@ SOURCES = {
 }
 PORTRAIT = "portrait.mp4"
 LADDER = "ladder.mp4"  # long and large enough for a player to choose among renditions
+SOUND = "song.m4a"
 NEEDS_WEB = {"phone.mov", "old.avi"}
 IMMUTABLE = "public, max-age=31536000, immutable"
 THROTTLED_BYTES_PER_SECOND = 100_000  # 800 kbit/s: under the 720p rendition's bitrate, over the 240p one's
@@ -40,6 +41,7 @@ def _sources(folder: Path) -> dict[str, Path]:
     landscape = make_video(folder / "landscape.mp4", seconds=1.0, width=1920, height=1080, rate=25)
     made[PORTRAIT] = make_rotated(landscape, folder / PORTRAIT, 90)
     made[LADDER] = make_video(folder / LADDER, seconds=12.0, width=1280, height=720, rate=25)
+    made[SOUND] = make_audio(folder / SOUND, seconds=2.0)
     return made
 
 
@@ -90,7 +92,7 @@ def _ffprobe(*arguments: str) -> dict:
     return json.loads(done.stdout)
 
 
-ALL = sorted([*SOURCES, PORTRAIT])  # the ladder's clip is left to the browser's tests
+ALL = sorted([*SOURCES, PORTRAIT])  # the ladder's clip is left to the browser's tests, the sound to its own
 
 
 @pytest.mark.parametrize("source", ALL)
@@ -142,6 +144,24 @@ def test_renditions_are_cut_at_the_same_instants(http, described, source):
     cuts = {tuple(segment.duration for segment in _playlist(http, r["url"]).segments)
             for r in described[source]["renditions"]}
     assert len(cuts) == 1
+
+
+def test_a_sound_recording_gets_an_audio_only_playlist(http, described):
+    sound = described[SOUND]
+    assert (sound["status"], sound["renditions"], sound["web_url"]) == ("ready", [], None)
+    master = _playlist(http, sound["hls_url"])
+    [only] = master.playlists
+    assert (only.stream_info.codecs, only.stream_info.resolution, master.media) == ("mp4a.40.2", None, [])
+    audio = _playlist(http, only.absolute_uri)
+    assert audio.is_endlist and audio.segment_map and audio.segments
+    duration = float(_ffprobe("-show_entries", "format=duration", sound["hls_url"])["format"]["duration"])
+    assert duration == pytest.approx(sound["duration"], abs=0.25)
+
+
+def test_chromium_plays_a_sound_recordings_playlist_to_the_end(page, server, described):
+    _watch(page, server, described[SOUND]["name"])
+    expect(page.locator("#player")).to_have_attribute("data-playback", "hls.js")
+    _play_to_end(page)
 
 
 def test_the_ladder_never_scales_a_video_up(described):

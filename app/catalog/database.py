@@ -101,8 +101,9 @@ async def write(engine: AsyncEngine, statement: Any) -> Row[Any] | None:
             return result.first() if result.returns_rows else None
 
 
-def migrate(url: str) -> None:
-    """Bring the database at ``url`` to the newest revision, creating a SQLite file's folder first.
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (the newest unless told), creating a SQLite file's folder
+    first.
 
     Blocking (Alembic runs its own event loop): call it in a thread. Safe to call from several
     processes at once: the migrations take turns (``one_migration_at_a_time``, held by ``migrations/env.py``).
@@ -114,7 +115,7 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = url
     with _migrating:
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 @asynccontextmanager

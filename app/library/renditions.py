@@ -91,7 +91,10 @@ class Renditions:
 
     async def run(self, job: Job, report: Report) -> None:
         """The ``renditions`` job: make the renditions of the version stored now, unless its sidecar says they
-        were made already; record them in the catalog, and remove those of older versions."""
+        were made already; record them in the catalog, and remove those of older versions. With renditions
+        turned off (an empty ladder) it does nothing."""
+        if not self.enabled:
+            return
         try:
             source = await self._store.open(job.video)
         except NotFound:

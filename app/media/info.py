@@ -18,10 +18,10 @@ class MediaInfo:
 
     container: str
     duration: float | None
-    width: int
-    height: int
+    width: int | None  # None for a sound recording, as are frame_rate and video_codec
+    height: int | None
     frame_rate: float | None
-    video_codec: str
+    video_codec: str | None
     audio_codec: str | None
     bitrate: int | None
     created: str | None
@@ -99,7 +99,7 @@ def browser_playback(info: MediaInfo) -> tuple[bool, str | None]:
     """Whether Chromium, Firefox and Safari are all likely to play it, and a note when not."""
     if info.container not in _BROWSER_CONTAINERS:
         return False, f"browsers do not play the {info.container} container"
-    if info.video_codec not in _BROWSER_VIDEO:
+    if info.video_codec is not None and info.video_codec not in _BROWSER_VIDEO:
         audible = info.audio_codec in _BROWSER_AUDIO - {None}
         tail = "; some will play the sound only" if audible else ""
         return False, f"many browsers cannot decode {info.video_codec} video{tail}"

@@ -230,14 +230,15 @@ def container_name(format_name: str, name: str) -> str:
     return format_name.split(",")[0]
 
 
-def _first_frame_decodes(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> bool:
+def _first_frame_decodes(container: av.container.InputContainer, stream: av.stream.Stream) -> bool:
     for frame in container.decode(stream):
         return frame is not None
     return False
 
 
 def inspect(path: str | Path, name: str) -> MediaInfo:
-    """Probe a file and prove it is a whole video with a decodable picture, or raise NotAVideo.
+    """Probe a file and prove it is a whole video with a decodable picture (or a whole sound recording with
+    decodable sound), or raise NotAVideo.
 
     ``name`` is what the file is (or will be) stored as; its extension tells MP4 from MOV.
     FFmpeg's own errors pass through: the worker operations below turn them into NotAVideo.
@@ -246,28 +247,31 @@ def inspect(path: str | Path, name: str) -> MediaInfo:
         if container.format.name in _IMAGE_FORMATS or container.format.name.endswith("_pipe"):
             raise NotAVideo(f"this is a still image ({container.format.name}), not a video")
         videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-        if not videos:
-            raise NotAVideo("the file has no video stream")
+        main = videos[0] if videos else (container.streams.audio[0] if container.streams.audio else None)
+        if main is None:
+            raise NotAVideo("the file has no video or audio stream")
         _check_complete(path, container)
-        video = videos[0]
-        if not _first_frame_decodes(container, video):
-            raise NotAVideo("no picture in the video stream could be decoded")
-        return _describe(name, container, video)
+        if not _first_frame_decodes(container, main):
+            raise NotAVideo(f"nothing in the {main.type} stream could be decoded")
+        return _describe(name, container, videos[0] if videos else None)
 
 
-def _describe(name: str, container: av.container.InputContainer, video: av.video.stream.VideoStream) -> MediaInfo:
+def _describe(name: str, container: av.container.InputContainer,
+              video: av.video.stream.VideoStream | None) -> MediaInfo:
+    """What the file holds; a sound recording (``video`` None) has no picture size, rate or codec."""
     audio = container.streams.audio[0] if container.streams.audio else None
     duration = container.duration / av.time_base if container.duration else None
-    if duration is None and video.duration and video.time_base:
-        duration = float(video.duration * video.time_base)
-    rate = video.average_rate or video.guessed_rate
+    timed = video or audio
+    if duration is None and timed.duration and timed.time_base:
+        duration = float(timed.duration * timed.time_base)
+    rate = (video.average_rate or video.guessed_rate) if video else None
     return MediaInfo(
         container=container_name(container.format.name, name),
         duration=round(duration, 3) if duration else None,
-        width=video.codec_context.width,
-        height=video.codec_context.height,
+        width=video.codec_context.width if video else None,
+        height=video.codec_context.height if video else None,
         frame_rate=round(float(rate), 3) if rate else None,
-        video_codec=_codec_name(video),
+        video_codec=_codec_name(video) if video else None,
         audio_codec=_codec_name(audio) if audio else None,
         bitrate=container.bit_rate or None,
         created=_creation_time(container.metadata.get("creation_time")),

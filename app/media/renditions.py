@@ -305,12 +305,13 @@ def _segment_durations(playlist: Path) -> dict[str, float]:
 
 
 def _write_master(path: Path, version: str, variants: tuple[Variant, ...], audio: bool) -> None:
-    """The master playlist (RFC 8216, 4.3.4): each rendition, and the sound as an audio group.
+    """The master playlist (RFC 8216, 4.3.4): each rendition, and the sound as an audio group; the sound alone
+    for a sound recording.
 
     Written to a temporary name and renamed, last of all files, so that it never names what is not there.
     """
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    if audio:
+    if audio and variants:
         lines.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Sound",DEFAULT=YES,AUTOSELECT=YES,'
                      f'URI="{version}/audio/index.m3u8"')
     for variant in variants:
