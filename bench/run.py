@@ -36,12 +36,13 @@ from bench.procs import RssSampler, nginx_version, rss_mib  # noqa: E402
 from bench.s3 import start_s3_contenders  # noqa: E402
 from bench.pages import PAGE_LIMIT, PageLibrary  # noqa: E402
 from bench.scenarios import MIB, STREAMS, Bench, Measurement, Profile, Scenario, Server, check_server, stages  # noqa: E402
+from tests.media import make_video  # noqa: E402
 from tests.servers import SERVE, NginxProcess, ServerProcess  # noqa: E402
 
 DEFAULT = Profile(full_bytes=256 * MIB, big_bytes=1024 * MIB, rounds=5, duration_s=5.0, probes=2000,
                   library_sizes=(200, 20_000))
 QUICK = Profile(full_bytes=32 * MIB, big_bytes=128 * MIB, rounds=1, duration_s=2.0, probes=200,
-                library_sizes=(200, 2_000))
+                library_sizes=(200, 2_000), ladder_seconds=10)
 PAGE_KEYS = {"page_first", "page_deep"}
 # The page rows' target: a page of the big library costs at most twice one of the small library.
 PAGE_RATIO = 0.5
@@ -102,6 +103,9 @@ def checks(profile: Profile) -> list[Check]:
         Check("streams", "peak_rss_mib", "  server peak RSS", "MiB", "<=", 64, False),
         Check("upload", "mb_per_s", f"multipart upload of {big} (ref: sink)", "MB/s", ">=", 700, False),
         Check("upload", "rss_growth_mib", "  server RSS growth", "MiB", "<=", 16, False),
+        Check("ladder", "x_realtime", f"renditions of a {profile.ladder_seconds} s 1080p clip, whole ladder",
+              "x realtime", "", None, False),
+        Check("ladder", "p99_ms", f"  random 1 MiB ranges p99 while it is made (ref: idle)", "ms", "", None, True),
         Check("s3_ranges", "requests_per_s", f"S3: random 1 MiB ranges of {big}, 32 conns", "req/s", "", None, True),
         Check("s3_ranges", "p99_ms", "  p99 latency", "ms", "", None, True),
         Check("s3_ranges", "rss_peak_mib", "  server peak RSS", "MiB", "", None, False),
@@ -159,6 +163,20 @@ def ensure_file(path: Path, size: int) -> Path:
     with open(partial, "wb") as out:
         for offset in range(0, size, WRITE_CHUNK_BYTES):
             out.write(os.urandom(min(WRITE_CHUNK_BYTES, size - offset)))
+    partial.rename(path)
+    return path
+
+
+def ensure_clip(path: Path, seconds: int) -> Path:
+    """A 1080p H.264/AAC clip of ``seconds`` (a moving pattern and a tone); an existing one is reused.
+
+    Made under a temporary name and renamed once whole, like ``ensure_file``.
+    """
+    if path.is_file():
+        return path
+    partial = path.with_name(f".{path.stem}.part.mp4")
+    make_video(partial, seconds=seconds, width=1920, height=1080, rate=30,
+               container_options={"movflags": "faststart"})
     partial.rename(path)
     return path
 
@@ -390,8 +408,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.only is None or args.only & PAGE_KEYS:
             pages = PageLibrary(data_dir, service.url, settings)
             stack.callback(pages.remove)
+        ladder_clip = None
+        if args.only is None or "ladder" in args.only:
+            print("making the 1080p clip for the ladder row (kept in the data folder) ...", file=sys.stderr, flush=True)
+            ladder_clip = ensure_clip(data_dir / f"bench-ladder-{profile.ladder_seconds}s-1080p.mp4",
+                                      profile.ladder_seconds)
         bench = Bench(profile, Server("service", service.url, service.process.pid),
-                      Server("nginx", nginx.url, nginx.process.pid), full_file, big_file, token, s3, pages)
+                      Server("nginx", nginx.url, nginx.process.pid), full_file, big_file, token, s3, pages,
+                      ladder_clip=ladder_clip)
         for server in (bench.service, bench.nginx):
             bench.etags[server.name] = check_server(server, bench)
         print(f"running {profile.rounds} round(s) ...", file=sys.stderr, flush=True)

@@ -26,6 +26,8 @@ RANGE_BYTES = MIB
 SMALL_REQUEST_CONNECTIONS = 32
 STREAMS = 64
 UPLOAD_FILENAME = "bench-upload.bin"
+LADDER_FILENAME = "bench-ladder.mp4"
+LADDER_TIME_LIMIT_S = 1800.0
 PROBES_TIME_LIMIT_S = 60.0
 
 
@@ -39,6 +41,7 @@ class Profile:
     duration_s: float
     probes: int
     library_sizes: tuple[int, int]  # the small library the page rows compare with, and the big one
+    ladder_seconds: int = 60  # the length of the 1080p clip whose renditions are made
     probe_concurrency: int = 8
     probe_read_bytes: int = 64 * 1024
     idle_s: float = 2.0
@@ -68,6 +71,7 @@ class Bench:
     token: str
     s3: S3Contenders | None = None
     pages: PageLibrary | None = None
+    ladder_clip: Path | None = None
     etags: dict[str, str] = field(default_factory=dict)
     round: int = 0
 
@@ -178,6 +182,33 @@ def upload_to_sink(bench: Bench) -> Measurement:
     return Measurement({"mb_per_s": bench.big_file.stat().st_size / result.seconds / 1e6})
 
 
+def ranges_while_making_a_ladder(bench: Bench, server: Server) -> Measurement:
+    """Random ranges while the service makes the renditions of a 1080p clip just uploaded; and how fast it
+    makes them (the clip's length over the time from the upload's answer to the video being ready).
+
+    The job runs in the server's own worker, as ``make run`` has it: the ranges show what transcoding
+    beside streaming costs the streams, against the same ranges with no work running (the reference).
+    """
+    assert bench.ladder_clip is not None
+    auth = {"Authorization": f"Bearer {bench.token}"}
+    result = curl_upload(f"{server.url}/video", bench.ladder_clip, LADDER_FILENAME, headers=tuple(
+        f"{key}: {value}" for key, value in auth.items()))
+    if result.status != 201:
+        raise BenchError(f"the clip's upload answered {result.status}: {result.body[:200]}")
+    answered = time.monotonic()
+    name = json.loads(result.body)["name"]
+    ranges = random_ranges(bench, server)
+    with httpx.Client(base_url=server.url, timeout=LADDER_TIME_LIMIT_S) as client:
+        with client.stream("GET", f"/video/{name}/events") as events:
+            for _ in events.iter_lines():
+                pass
+        made = time.monotonic() - answered
+        described = client.get(f"/video/{name}").json()
+        client.delete(f"/video/{name}", headers=auth)
+    problems = ranges.problems + ([] if described["status"] == "ready" else [f"renditions: {described['status']}"])
+    return Measurement({**ranges.values, "x_realtime": bench.profile.ladder_seconds / made}, problems)
+
+
 def library_page(bench: Bench, size: int, deep: bool) -> Measurement:
     """``GET /video?limit=20`` of a library of ``size`` videos: the first page, or one half way through it.
 
@@ -229,8 +260,17 @@ def scenarios(bench: Bench) -> list[Scenario]:
         against_nginx("streams", many_streams),
         Scenario("upload", (("service", partial(upload_to_service, bench, bench.service)),
                             ("reference", partial(upload_to_sink, bench)))),
+        *_ladder_scenarios(bench),
         *_s3_scenarios(bench),
     ]
+
+
+def _ladder_scenarios(bench: Bench) -> list[Scenario]:
+    """Ranges while a ladder is made, against the same ranges of the same service with nothing to make."""
+    if bench.ladder_clip is None:
+        return []
+    return [Scenario("ladder", (("service", partial(ranges_while_making_a_ladder, bench, bench.service)),
+                                ("reference", partial(random_ranges, bench, bench.service))))]
 
 
 def _s3_scenarios(bench: Bench) -> list[Scenario]:
