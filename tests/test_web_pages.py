@@ -43,11 +43,21 @@ def test_card_fragment_of_unknown_video_is_404(client):
     assert client.get("/fragments/card/none.mp4").status_code == 404
 
 
-def test_watch_page_notes_codecs_browsers_may_not_play(client, store_dir):
+def test_watch_page_notes_codecs_browsers_may_not_play_when_no_renditions_are_made(make_client, store_dir):
+    client = make_client(rendition_ladder="")
     make_video(store_dir / "hevc.mp4", seconds=0.3, video_codec="libx265")
     processed(client, "hevc.mp4")
     page = client.get("/watch/hevc.mp4").text
     assert "may not play in your browser" in page
+
+
+def test_watch_page_offers_the_hls_stream_and_the_web_mp4_of_what_browsers_do_not_play(client, store_dir):
+    make_video(store_dir / "hevc.mp4", seconds=0.3, video_codec="libx265")
+    described = processed(client, "hevc.mp4")
+    page = client.get("/watch/hevc.mp4").text
+    assert f'data-hls="{described["hls_url"]}"' in page
+    assert f'<source src="{described["web_url"]}" type="video/mp4">' in page
+    assert "may not play in your browser" not in page
 
 
 def test_the_watch_page_says_in_words_why_processing_failed(make_client, store_dir, sample_mp4):
