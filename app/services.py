@@ -62,7 +62,8 @@ class Services:
                                             settings.job_lease_seconds))
         catalog = Catalog(engine)
         renditions = Renditions(store, job_media, catalog, RenditionSettings(
-            settings.ladder, settings.segment_seconds, settings.rendition_threads), settings.rendition_timeout_seconds)
+            settings.ladder, settings.segment_seconds, settings.rendition_threads, settings.rendition_preset),
+            settings.rendition_timeout_seconds)
         library = Library(store, job_media, catalog, jobs, renditions.enabled)
         claims = WriteClaims(engine, settings.write_claim_seconds, settings.write_wait_seconds)
         ingest = IngestPipeline(store, media, job_media, claims, settings.accept_any_file,

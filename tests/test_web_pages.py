@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import m3u8
 import pytest
 from fastapi.testclient import TestClient
 
@@ -151,6 +152,16 @@ def test_responses_expose_range_and_tus_headers_to_allowed_origins(cors_client, 
     response = cors_client.get("/get_video_by_name/x.mp4", headers={"origin": ALLOWED, "range": "bytes=0-1"})
     assert {"content-range", "accept-ranges", "content-length", "etag", "location", "upload-offset",
             "tus-resumable", "video-url"} <= listed(response.headers["access-control-expose-headers"])
+
+
+def test_a_player_on_an_allowed_origin_may_fetch_the_hls_stream(cors_client, store_dir, sample_mp4):
+    shutil.copyfile(sample_mp4, store_dir / "x.mp4")
+    described = processed(cors_client, "x.mp4")
+    rendition = m3u8.loads(cors_client.get(described["renditions"][0]["url"]).text,
+                           uri=described["renditions"][0]["url"])
+    for url in (described["hls_url"], rendition.segment_map[0].absolute_uri, rendition.segments[0].absolute_uri):
+        answer = cors_client.get(url, headers={"origin": ALLOWED, "range": "bytes=0-1"})
+        assert (answer.status_code, answer.headers["access-control-allow-origin"]) in ((200, ALLOWED), (206, ALLOWED))
 
 
 def test_other_origins_get_no_cors_grant(cors_client, store_dir, sample_mp4):

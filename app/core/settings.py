@@ -26,6 +26,7 @@ from app.core.ladder import DEFAULT_LADDER, LadderError, Rung, parse_ladder
 
 PREFIX = "VIDEO_"
 Delivery = Literal["proxy", "redirect", "x-accel"]
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 LOCAL_DELIVERIES: tuple[Delivery, ...] = ("proxy", "x-accel")
 S3_DELIVERIES: tuple[Delivery, ...] = ("proxy", "redirect")
 _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers", "media_timeout_seconds",
@@ -134,6 +135,7 @@ class Settings:
     rendition_ladder: str = DEFAULT_LADDER
     segment_seconds: int = 4
     rendition_threads: int = 2
+    rendition_preset: X264Preset = "veryfast"
     rendition_timeout_seconds: int = 6 * 3600
 
     def __post_init__(self) -> None:

@@ -44,11 +44,12 @@ class Description(NamedTuple):
 
 @dataclass(frozen=True)
 class RenditionSettings:
-    """How renditions are made: the ladder, segment length and encoder threads per rendition."""
+    """How renditions are made: the ladder, segment length, encoder threads per rendition and x264's preset."""
 
     ladder: tuple[Rung, ...]
     segment_seconds: int
     threads: int
+    preset: str
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 AUDIO_BITRATE = 128_000
 AUDIO_RATE = 48_000
 AUDIO_CODECS = "mp4a.40.2"  # AAC-LC, as RFC 6381 names it
-X264_PRESET = "veryfast"
 CRF = "23"
 MAX_FRAME_RATE = 60
 _UPRIGHT = {90: (("transpose", "cclock"),), 180: (("hflip", ""), ("vflip", "")), 270: (("transpose", "clock"),)}
@@ -197,7 +196,7 @@ class _VideoOutput:
         self._stream.time_base = source.time_base
         group = max(1, round(self.frame_rate * settings.segment_seconds))
         self._stream.codec_context.options = {
-            "preset": X264_PRESET, "profile": "high", "crf": CRF, "forced-idr": "1",
+            "preset": settings.preset, "profile": "high", "crf": CRF, "forced-idr": "1",
             "maxrate": str(rendition.max_bitrate), "bufsize": str(2 * rendition.max_bitrate),
             "x264-params": f"keyint={group}:min-keyint={group}:scenecut=0",
             "threads": str(settings.threads),
