@@ -123,3 +123,10 @@ def test_a_delete_leaves_no_version_of_the_video_in_the_bucket(versioned, seawee
     video = uploaded(versioned, sample_mp4)
     assert versioned.delete(f"/video/{video['name']}").status_code == 204
     assert seaweed.versions(versioned_bucket, f"{tmp_path.name}/{video['name']}") == []
+
+
+def test_a_deleted_videos_old_poster_redirect_stops_working(versioned, sample_mp4):
+    video = uploaded(versioned, sample_mp4)
+    old = httpx.get(video["poster_url"]).headers["location"]
+    assert versioned.delete(f"/video/{video['name']}").status_code == 204
+    assert httpx.get(old).status_code == 404

@@ -275,7 +275,7 @@ class S3VideoStore:
         keys = [self.key(name), self._marker_key(name)] + [self._sidecar_key(name, kind) for kind in SIDECAR_KINDS]
         async with self.waits.answered():
             await obstore.delete_async(self.client, keys)
-        await self._urls.forget_replaced(self.key(name))
+        await self._urls.forget_replaced(*keys)
 
     def staged(self) -> AbstractAsyncContextManager[StagedFile]:
         """A local staging file: uploads are probed and remuxed on disk before they go up."""
@@ -344,6 +344,7 @@ class S3VideoStore:
     async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
         async with self.waits.written():
             await obstore.put_async(self.writer, self._sidecar_key(name, kind), data)
+        await self._urls.forget_replaced(self._sidecar_key(name, kind))
 
     async def open_sidecar(self, name: str, kind: str) -> S3Object:
         return await self._head(self._sidecar_key(name, kind), name)

@@ -127,7 +127,7 @@ class ClientUrls:
         """A GET of ``key`` for ``lifetime`` (``version`` cannot be named here)."""
         return await obstore.sign_async(self._signer, "GET", key, lifetime)
 
-    async def forget_replaced(self, key: str) -> None:
+    async def forget_replaced(self, *keys: str) -> None:
         """Nothing to do: URLs name no version."""
 
 
@@ -144,12 +144,13 @@ class VersionedClientUrls(ClientUrls):
         query = {"versionId": version} if version and await self._versions.enabled() else {}
         return self._query_signer.url("GET", key, lifetime, query)
 
-    async def forget_replaced(self, key: str) -> None:
-        """After a publish or a delete of ``key``: its older versions deleted, so that URLs naming them fail.
+    async def forget_replaced(self, *keys: str) -> None:
+        """After a write or a delete of ``keys``: their older versions deleted, so that URLs naming them fail.
         A failure is logged, not raised: what was asked for is done, and the next write of the name drops them."""
         try:
             if await self._versions.enabled():
-                await self._versions.drop_old(key)
+                for key in keys:
+                    await self._versions.drop_old(key)
         except (Unavailable, urllib.error.HTTPError) as exc:
             log.warning("could not delete the old versions of %s (%s): URLs issued for them stay valid for "
-                        "their lifetime", key, exc)
+                        "their lifetime", ", ".join(keys), exc)
