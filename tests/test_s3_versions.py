@@ -18,7 +18,8 @@ async def test_old_versions_the_stalled_store_cannot_delete_are_logged_not_raise
     for body in (b"first", b"second"):
         obstore.put(client, "versions/stalled", body)
     signer = seaweed.signer(versioned_bucket)
-    versions = Versions(signer, StoreWaits(connect=0.5, answer=0.5, write=0.5))
+    waits = StoreWaits(connect=0.5, answer=0.5, write=0.5)
+    versions = Versions(signer, waits.answered, waits.answer)
     assert await versions.enabled()  # asked before the stall: the deletes are what fails
     urls = VersionedClientUrls(signer, versions)
     with seaweed.paused(), caplog.at_level(logging.WARNING):

@@ -201,7 +201,7 @@ def _client_urls(bucket: str, s3: S3Settings, waits: StoreWaits, client: S3Store
         return ClientUrls(_client(bucket, public, waits, {}) if s3.public_endpoint else client)
     signer = QuerySigner(bucket, s3.region, s3.access_key_id, s3.secret_access_key, s3.endpoint)
     public = replace(signer, endpoint=s3.public_endpoint) if s3.public_endpoint else signer
-    return VersionedClientUrls(public, Versions(signer, waits))
+    return VersionedClientUrls(public, Versions(signer, waits.answered, waits.answer))
 
 
 READINESS_KEY = ".readiness-check"

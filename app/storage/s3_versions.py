@@ -21,19 +21,15 @@ import logging
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ElementTree
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import obstore
 from obstore.store import S3Store
 
 from app.core.errors import Unavailable
 from app.storage.s3_signing import QuerySigner
-
-if TYPE_CHECKING:
-    from app.storage.s3 import StoreWaits
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +62,11 @@ def _unavailable_unless_answered() -> Iterator[None]:
 class Versions:
     """Whether the bucket keeps versions (asked once), and the old versions of a key deleted."""
 
-    def __init__(self, signer: QuerySigner, waits: StoreWaits) -> None:
+    def __init__(self, signer: QuerySigner, answered: Callable[[], AbstractAsyncContextManager[None]],
+                 answer_seconds: float) -> None:
         self._signer = signer
-        self._waits = waits
+        self._answered = answered
+        self._answer_seconds = answer_seconds
         self._enabled: bool | None = None
 
     async def enabled(self) -> bool:
@@ -109,11 +107,12 @@ class Versions:
                        "version-id-marker": page.findtext(f"{_NS}NextVersionIdMarker", "")}
 
     async def _request(self, method: str, key: str, query: dict[str, str]) -> bytes:
-        """One request the service makes itself (obstore has no versions), within the store's answer wait."""
+        """One request the service makes itself (obstore has no versions), within the store's answer wait
+        (``answered``, which ends the wait; the blocking request ends by its own socket timeout)."""
         url = self._signer.url(method, key, _REQUEST_LIFETIME, query)
         with _unavailable_unless_answered():
-            async with self._waits.answered():
-                return await asyncio.to_thread(_send, method, url, self._waits.answer)
+            async with self._answered():
+                return await asyncio.to_thread(_send, method, url, self._answer_seconds)
 
 
 class ClientUrls:
