@@ -217,6 +217,13 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def versioned_bucket(seaweed) -> str:
+    """A bucket of the session's SeaweedFS with versioning enabled."""
+    seaweed.versioned_bucket("versioned-videos")
+    return "versioned-videos"
+
+
 @pytest.fixture(params=["local", "s3"])
 def store_env(request: pytest.FixtureRequest, store_dir: Path) -> dict[str, str]:
     """The settings of a store of either kind, empty and private to this test."""

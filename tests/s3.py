@@ -4,21 +4,27 @@ on loopback ports, with signature authentication turned on."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from obstore.store import S3Store
 
+from app.storage.s3_signing import QuerySigner
 from tests.servers import ManagedProcess, answers, free_port
 
 WEED = Path(sys.executable).with_name("weed")
 ACCESS_KEY = "video-tests"
 REGION = "us-east-1"
+_MINUTE = timedelta(minutes=1)
+_VERSIONING_ENABLED = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
 
 
 def _free_port_pair() -> int:
@@ -94,6 +100,21 @@ class SeaweedS3(ManagedProcess):
         return S3Store(bucket, endpoint=self.endpoint, region=REGION, access_key_id=ACCESS_KEY,
                        secret_access_key=self.secret_key if secret_key is None else secret_key,
                        virtual_hosted_style_request=False, client_options={"allow_http": True})
+
+    def signer(self, bucket: str) -> QuerySigner:
+        """Signs requests of ``bucket`` (for what obstore cannot ask: bucket settings, versions)."""
+        return QuerySigner(bucket, REGION, ACCESS_KEY, self.secret_key, self.endpoint)
+
+    def versioned_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` with versioning enabled (as an operator would; the service never turns it on)."""
+        signer = self.signer(bucket)
+        httpx.put(signer.url("PUT", "", _MINUTE)).raise_for_status()
+        httpx.put(signer.url("PUT", "", _MINUTE, {"versioning": ""}), content=_VERSIONING_ENABLED).raise_for_status()
+
+    def versions(self, bucket: str, key: str) -> list[str]:
+        """The IDs of the versions ``bucket`` keeps under keys starting ``key`` (not delete markers), newest first."""
+        listing = httpx.get(self.signer(bucket).url("GET", "", _MINUTE, {"versions": "", "prefix": key})).text
+        return re.findall(r"<Version>.*?<VersionId>([^<]*)</VersionId>", listing)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

@@ -119,7 +119,7 @@ def test_only_the_media_workers_modules_load_pyav():
 
 def test_only_the_s3_implementations_load_obstore():
     users = {module for module in modules() if any(name.split(".")[0] == "obstore" for name in imports_of(module))}
-    assert users == {"app.storage.s3", "app.storage.s3_claims", "app.uploads.s3_sessions"}
+    assert users == {"app.storage.s3", "app.storage.s3_claims", "app.storage.s3_versions", "app.uploads.s3_sessions"}
 
 
 def test_the_cycle_finder_finds_a_cycle():

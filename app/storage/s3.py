@@ -33,6 +33,8 @@ from app.core.media_types import content_disposition, content_type_for
 from app.core.names import check_derived_path, check_stored_name, is_stored_name
 from app.core.settings import S3Settings, Settings, split_s3_url
 from app.storage.s3_claims import Claim, Claims
+from app.storage.s3_signing import QuerySigner
+from app.storage.s3_versions import ClientUrls, Versions, VersionedClientUrls
 from app.storage.base import DERIVED_DIR, SIDECAR_DIR, SIDECAR_KINDS, Entry, Publish, StagedFile, candidate_names, \
     folder_in, newest_first, staged_in
 from app.storage.space import FreeSpace
@@ -120,9 +122,9 @@ class S3Object:
     """One version of an object, as a HEAD described it (satisfies ``file_stream.ByteSource``)."""
 
     def __init__(self, client: S3Store, key: str, meta: dict, chunk_bytes: int, waits: StoreWaits,
-                 signer: S3Store) -> None:
+                 urls: ClientUrls) -> None:
         self._client = client
-        self._signer = signer
+        self._urls = urls
         self._chunk_bytes = chunk_bytes
         self._waits = waits
         self.key = key
@@ -131,6 +133,8 @@ class S3Object:
         raw = meta["e_tag"] or ""
         self._raw_etag = raw
         self.etag = raw if raw.startswith('"') else f'"{raw}"'
+        self.version: str | None = meta.get("version")
+        """The store's version ID, in a bucket that keeps versions."""
 
     async def chunks(self, start: int, stop: int) -> AsyncIterator[bytes]:
         """Stream ``[start, stop)`` of exactly this version (a replacement makes it fail), waiting on the store
@@ -169,9 +173,8 @@ class S3Object:
         return await obstore.sign_async(self._client, "GET", self.key, SIGNED_URL_LIFETIME)
 
     async def client_location(self, lifetime: timedelta) -> str:
-        """A signed URL for clients, through the store's public endpoint (``VIDEO_S3_PUBLIC_ENDPOINT``) when
-        it has one: SigV4 signs the host, so the URL is signed for the host clients will ask."""
-        return await obstore.sign_async(self._signer, "GET", self.key, lifetime)
+        """A signed URL for clients, of this version where the bucket keeps versions (``s3_versions``)."""
+        return await self._urls.url(self.key, self.version, lifetime)
 
     def close(self) -> None:
         """Nothing is held open between requests."""
@@ -192,6 +195,19 @@ def _client(bucket: str, s3: S3Settings, waits: StoreWaits, options: dict[str, o
 DELETE_BATCH = 1000
 """Keys per delete request: S3's DeleteObjects takes at most 1000."""
 
+
+def _client_urls(bucket: str, s3: S3Settings, waits: StoreWaits, client: S3Store) -> ClientUrls:
+    """The signer of client URLs, for the store's public endpoint (``VIDEO_S3_PUBLIC_ENDPOINT``) when it has
+    one: SigV4 signs the host, so a URL is signed for the host clients will ask. With static keys the service
+    signs them itself and can bind them to a version; else obstore signs them with the credentials it finds."""
+    if not s3.access_key_id:
+        public = replace(s3, endpoint=s3.public_endpoint)
+        return ClientUrls(_client(bucket, public, waits, {}) if s3.public_endpoint else client)
+    signer = QuerySigner(bucket, s3.region, s3.access_key_id, s3.secret_access_key, s3.endpoint)
+    public = replace(signer, endpoint=s3.public_endpoint) if s3.public_endpoint else signer
+    return VersionedClientUrls(public, Versions(signer, waits.answered, waits.answer))
+
+
 READINESS_KEY = ".readiness-check"
 """A hidden key no video or sidecar has, asked for by ``check``."""
 
@@ -207,9 +223,7 @@ class S3VideoStore:
         """Reads (streamed ones may last long) and small requests."""
         self.writer = _client(bucket, s3, waits, waits.client_options(timedelta(seconds=waits.write), waits.write))
         """Publishing: each part must go up within the write wait, or the upload fails."""
-        self._signer = _client(bucket, replace(s3, endpoint=s3.public_endpoint), waits, {}) \
-            if s3.public_endpoint else self.client
-        """Signs the URLs handed to clients (no request goes through it)."""
+        self._urls = _client_urls(bucket, s3, waits, self.client)
         self._names = Claims(self.client, waits.answered, claim_seconds)
         """Names being uploaded to; one whose upload died with the store is free again after ``claim_seconds``."""
         self.chunk_bytes = chunk_bytes
@@ -235,7 +249,7 @@ class S3VideoStore:
                 meta = await obstore.head_async(self.client, key)
         except FileNotFoundError:
             raise NotFound(name) from None
-        return S3Object(self.client, key, meta, self.chunk_bytes, self.waits, self._signer)
+        return S3Object(self.client, key, meta, self.chunk_bytes, self.waits, self._urls)
 
     async def open(self, name: str) -> S3Object:
         return await self._head(self.key(check_stored_name(name)), name)
@@ -265,6 +279,7 @@ class S3VideoStore:
         keys = [self.key(name), self._marker_key(name)] + [self._sidecar_key(name, kind) for kind in SIDECAR_KINDS]
         async with self.waits.answered():
             await obstore.delete_async(self.client, keys)
+        await self._urls.forget_replaced(*keys)
         await self.delete_derived(name, await self.derived_paths(name))
 
     def staged(self) -> AbstractAsyncContextManager[StagedFile]:
@@ -296,6 +311,7 @@ class S3VideoStore:
             )
         staged.published = True
         staged.path.unlink(missing_ok=True)
+        await self._urls.forget_replaced(self.key(name))
 
     async def _claim_free_name(self, name: str, mode: Publish) -> tuple[str, Claim]:
         """Claim a name no video has, atomically across instances (``s3_claims``): the name and its claim.
@@ -333,6 +349,7 @@ class S3VideoStore:
     async def write_sidecar(self, name: str, kind: str, data: bytes) -> None:
         async with self.waits.written():
             await obstore.put_async(self.writer, self._sidecar_key(name, kind), data)
+        await self._urls.forget_replaced(self._sidecar_key(name, kind))
 
     async def open_sidecar(self, name: str, kind: str) -> S3Object:
         return await self._head(self._sidecar_key(name, kind), name)
@@ -351,6 +368,7 @@ class S3VideoStore:
                                     chunk_size=PART_BYTES, max_concurrency=UPLOAD_CONCURRENCY,
                                     attributes={"Content-Type": content_type_for(path)})
         source.unlink(missing_ok=True)
+        await self._urls.forget_replaced(key)
 
     async def open_derived(self, name: str, path: str) -> S3Object:
         return await self._head(self._derived_prefix(name) + check_derived_path(path), name)
@@ -367,3 +385,4 @@ class S3VideoStore:
         for start in range(0, len(keys), DELETE_BATCH):
             async with self.waits.answered():
                 await obstore.delete_async(self.client, keys[start:start + DELETE_BATCH])
+        await self._urls.forget_replaced(*keys)
