@@ -17,13 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from app.catalog.catalog import Catalog, Version, page_statement
-from app.catalog.database import make_engine
+from app.catalog.database import MIGRATIONS, NEWEST_REVISION, make_engine, migrate, migrate_apart
 from app.catalog.tables import VideoRow
 from app.core.settings import Settings, SettingsError
 from app.storage.base import Entry
@@ -32,7 +34,6 @@ from tests.media import make_video
 from tests.servers import REPO
 
 DEEP_LIBRARY = 20_000
-NEWEST_REVISION = "0006"
 
 
 def catalog_file(store: Path) -> Path:
@@ -76,6 +77,41 @@ def test_migrate_creates_the_schema_in_an_empty_database(store_dir, database_url
     assert {"videos", "jobs", "alembic_version"} <= tables
     assert {"ix_videos_newest", "ix_videos_title", "ix_videos_largest", "ix_jobs_claim"} <= indexes
     assert revision == NEWEST_REVISION
+
+
+def test_the_revision_the_service_checks_for_is_the_newest_of_its_migrations():
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == NEWEST_REVISION
+
+
+MIGRATE_AND_TELL = ("import asyncio, sys; from app.catalog.catalog import Catalog; "
+                    "from app.catalog.database import make_engine; "
+                    "asyncio.run(Catalog(make_engine(sys.argv[1])).migrate()); "
+                    "print(sorted({name.split('.')[0] for name in sys.modules} & {'alembic', 'mako'}))")
+"""A process that migrates the database named by its argument as the service does, and says whether it
+loaded Alembic and Mako to do so."""
+
+
+@pytest.mark.parametrize(("migrated_before", "loaded"), [(False, "['alembic', 'mako']"), (True, "[]")])
+def test_a_catalog_already_up_to_date_is_checked_without_loading_alembic(database_url, migrated_before, loaded):
+    if migrated_before:
+        migrate(database_url)
+    told = subprocess.run([sys.executable, "-c", MIGRATE_AND_TELL, database_url], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert told.stdout.strip() == loaded
+    assert in_database(database_url, schema)[2] == NEWEST_REVISION
+
+
+def test_migrating_apart_brings_the_database_up_to_date(database_url):
+    migrate_apart(database_url)
+    assert in_database(database_url, schema)[2] == NEWEST_REVISION
+
+
+def test_a_migration_apart_that_fails_raises(tmp_path):
+    (tmp_path / "a file").write_text("where the catalog's folder would be made")
+    with pytest.raises(subprocess.CalledProcessError):
+        migrate_apart(f"sqlite+aiosqlite:///{tmp_path / 'a file' / 'catalog.db'}")
 
 
 MIGRATE_ON_CUE = ("import sys; from app.catalog.database import migrate; "

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.catalog.database import answered, migrate, write
+from app.catalog.database import NEWEST_REVISION, answered, migrate, schema_revision, write
 from app.catalog.search import matching
 from app.catalog.tables import VideoRow
 from app.core.errors import InvalidCursor
@@ -160,8 +160,10 @@ class Catalog:
         self._insert = dialects[engine.dialect.name].insert
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision, off the event loop (Alembic blocks)."""
-        await asyncio.to_thread(migrate, self.engine.url.render_as_string(hide_password=False))
+        """Bring the schema to the newest revision, off the event loop (Alembic blocks); a database already
+        at it (as ``python -m app serve`` leaves it, having migrated apart) costs one query, not Alembic."""
+        if await schema_revision(self.engine) != NEWEST_REVISION:
+            await asyncio.to_thread(migrate, self.engine.url.render_as_string(hide_password=False))
 
     async def page(self, limit: int, cursor: str | None = None, offset: int = 0, sort: str = DEFAULT_SORT,
                    query: str | None = None) -> CatalogPage:

@@ -15,16 +15,16 @@ and two processes sharing one file (two instances over one store), take turns.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Row, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Row, event, inspect, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -34,6 +34,9 @@ from app.core.errors import StorageFull, Unavailable
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+NEWEST_REVISION = "0006"
+"""The newest revision in ``migrations/versions`` (a test keeps it so): a database at it needs no migration,
+which is told without loading Alembic."""
 _SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
 """The SQLite failures that mean "not now" (another writer, the file or its disk away), not a fault of ours."""
 _BUSY_TIMEOUT_SECONDS = 10
@@ -106,15 +109,50 @@ def migrate(url: str) -> None:
 
     Blocking (Alembic runs its own event loop): call it in a thread. Safe to call from several
     processes at once: the migrations take turns (``one_migration_at_a_time``, held by ``migrations/env.py``).
+    Alembic (and Mako, which it imports) is loaded here, not with this module: about 10 MiB that would
+    otherwise stay with every process that reads the catalog, most of which never migrate.
     """
-    database = make_url(url)
-    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
-        Path(database.database).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+    from alembic.config import Config
+
+    file = _sqlite_file(url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = url
     with _migrating:
         command.upgrade(config, "head")
+
+
+_MIGRATE_FROM_STDIN = "import sys; from app.catalog.database import migrate; migrate(sys.stdin.read())"
+
+
+def migrate_apart(url: str) -> None:
+    """``migrate`` in a child process (the URL on its standard input, not its command line, which anyone
+    may read): a long-lived process that migrates this way never holds Alembic, nor what a migration left
+    in its heaps. Raises ``CalledProcessError`` if the migration failed; the child's errors go to stderr."""
+    subprocess.run([sys.executable, "-c", _MIGRATE_FROM_STDIN], input=url, text=True, check=True)
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database's schema is at, None before any migration; read without Alembic."""
+    file = _sqlite_file(engine.url)
+    if file is not None and not file.exists():
+        return None  # not made by connecting either: its folder may not exist yet
+    with answered():
+        async with engine.connect() as connection:
+            if not await connection.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+                return None
+            return await connection.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def _sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite database at ``url``; None for another backend or an in-memory database."""
+    database = make_url(url)
+    if database.get_backend_name() != "sqlite" or database.database in (None, "", ":memory:"):
+        return None
+    return Path(database.database)
 
 
 @asynccontextmanager
