@@ -114,6 +114,22 @@ def test_a_migration_apart_that_fails_raises(tmp_path):
         migrate_apart(f"sqlite+aiosqlite:///{tmp_path / 'a file' / 'catalog.db'}")
 
 
+BUILD_AND_TELL = ("import sys; from app.core.settings import Settings; from app.services import Services; "
+                  "Services.build(Settings.from_env()); "
+                  "print(*(d for d in ('sqlite', 'postgresql') if 'sqlalchemy.dialects.' + d in sys.modules))")
+"""A process that builds the service's parts (catalog, jobs, claims) for the ``VIDEO_*`` settings it is given,
+and says which of SQLAlchemy's SQLite and PostgreSQL dialects it loaded."""
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_only_the_dialect_of_the_catalog_s_database_is_loaded(store_dir, request, database):
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else Settings().catalog_url
+    told = subprocess.run([sys.executable, "-c", BUILD_AND_TELL], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "VIDEO_STORAGE_DIR": str(store_dir), "VIDEO_DATABASE_URL": url},
+                          timeout=60, check=True)
+    assert told.stdout.split() == [database]
+
+
 MIGRATE_ON_CUE = ("import sys; from app.catalog.database import migrate; "
                   "print('ready', flush=True); sys.stdin.read(); migrate(sys.argv[1])")
 """A process that loads the catalog's code, says so, and migrates the database named by its argument
