@@ -17,13 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from app.catalog.catalog import Catalog, Version, page_statement
-from app.catalog.database import make_engine, migrate
+from app.catalog.database import MIGRATIONS, NEWEST_REVISION, make_engine, migrate, migrate_apart
 from app.catalog.tables import JobRow, VideoRow
 from app.jobs.queue import BACKGROUND
 from app.core.settings import Settings, SettingsError
@@ -33,7 +35,6 @@ from tests.media import make_video
 from tests.servers import REPO
 
 DEEP_LIBRARY = 20_000
-NEWEST_REVISION = "0007"
 
 
 def catalog_file(store: Path) -> Path:
@@ -91,6 +92,57 @@ def test_upgrading_asks_for_the_renditions_of_every_video_described_before(datab
     jobs = in_database(database_url, lambda connection: connection.execute(
         select(JobRow.video, JobRow.kind, JobRow.etag, JobRow.status, JobRow.priority)).all())
     assert [tuple(job) for job in jobs] == [("described.mp4", "renditions", '"v1"', "queued", BACKGROUND)]
+
+
+def test_the_revision_the_service_checks_for_is_the_newest_of_its_migrations():
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == NEWEST_REVISION
+
+
+MIGRATE_AND_TELL = ("import asyncio, sys; from app.catalog.catalog import Catalog; "
+                    "from app.catalog.database import make_engine; "
+                    "asyncio.run(Catalog(make_engine(sys.argv[1])).migrate()); "
+                    "print(sorted({name.split('.')[0] for name in sys.modules} & {'alembic', 'mako'}))")
+"""A process that migrates the database named by its argument as the service does, and says whether it
+loaded Alembic and Mako to do so."""
+
+
+@pytest.mark.parametrize(("migrated_before", "loaded"), [(False, "['alembic', 'mako']"), (True, "[]")])
+def test_a_catalog_already_up_to_date_is_checked_without_loading_alembic(database_url, migrated_before, loaded):
+    if migrated_before:
+        migrate(database_url)
+    told = subprocess.run([sys.executable, "-c", MIGRATE_AND_TELL, database_url], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert told.stdout.strip() == loaded
+    assert in_database(database_url, schema)[2] == NEWEST_REVISION
+
+
+def test_migrating_apart_brings_the_database_up_to_date(database_url):
+    migrate_apart(database_url)
+    assert in_database(database_url, schema)[2] == NEWEST_REVISION
+
+
+def test_a_migration_apart_that_fails_raises(tmp_path):
+    (tmp_path / "a file").write_text("where the catalog's folder would be made")
+    with pytest.raises(subprocess.CalledProcessError):
+        migrate_apart(f"sqlite+aiosqlite:///{tmp_path / 'a file' / 'catalog.db'}")
+
+
+BUILD_AND_TELL = ("import sys; from app.core.settings import Settings; from app.services import Services; "
+                  "Services.build(Settings.from_env()); "
+                  "print(*(d for d in ('sqlite', 'postgresql') if 'sqlalchemy.dialects.' + d in sys.modules))")
+"""A process that builds the service's parts (catalog, jobs, claims) for the ``VIDEO_*`` settings it is given,
+and says which of SQLAlchemy's SQLite and PostgreSQL dialects it loaded."""
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_only_the_dialect_of_the_catalog_s_database_is_loaded(store_dir, request, database):
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else Settings().catalog_url
+    told = subprocess.run([sys.executable, "-c", BUILD_AND_TELL], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "VIDEO_STORAGE_DIR": str(store_dir), "VIDEO_DATABASE_URL": url},
+                          timeout=60, check=True)
+    assert told.stdout.split() == [database]
 
 
 MIGRATE_ON_CUE = ("import sys; from app.catalog.database import migrate; "

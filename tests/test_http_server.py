@@ -7,16 +7,23 @@ response or a body that takes longer than a head may.
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
+import subprocess
+import sys
 import time
 
 import httpx
 import pytest
 
+from sqlalchemy import text
+
+from app.catalog.database import NEWEST_REVISION
+from app.core.settings import Settings
 from app.server import serve
-from tests.helpers import MiB, connect, put_file, read_response_head, wait_for
-from tests.servers import PLAIN_UVICORN, ServerProcess
+from tests.helpers import MiB, connect, in_database, put_file, read_response_head, wait_for
+from tests.servers import PLAIN_UVICORN, REPO, ServerProcess
 
 
 def status_of(head: bytes) -> int:
@@ -210,3 +217,20 @@ def test_serve_bounds_glibc_malloc_and_leaves_other_libraries_alone(monkeypatch)
     assert serve.bound_malloc() is (platform.libc_ver()[0] == "glibc")
     monkeypatch.setattr(serve.platform, "libc_ver", lambda: ("musl", ""))
     assert serve.bound_malloc() is False
+
+
+SERVE_UNTIL_UVICORN = ("import sys; from app.server import serve; "
+                       "serve.uvicorn.Server.run = lambda server: print(sorted("
+                       "{name.split('.')[0] for name in sys.modules} & {'alembic', 'mako'})); serve.main([])")
+"""``python -m app serve`` up to the moment uvicorn would start the app, saying whether Alembic or Mako were
+loaded by then."""
+
+
+def test_serve_migrates_the_catalog_in_a_child_process_before_uvicorn_starts(store_dir):
+    """So that the app finds it up to date, and the server never holds Alembic (README, "Memory")."""
+    told = subprocess.run([sys.executable, "-c", SERVE_UNTIL_UVICORN], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "VIDEO_STORAGE_DIR": str(store_dir)}, timeout=60, check=True)
+    assert told.stdout == "[]\n"
+    url = Settings(storage_dir=store_dir).catalog_url
+    assert in_database(url, lambda connection: connection.scalar(text("SELECT version_num FROM alembic_version"))) \
+        == NEWEST_REVISION

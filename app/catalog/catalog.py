@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.catalog.database import answered, migrate, write
+from app.catalog.database import NEWEST_REVISION, answered, migrate, schema_revision, upsert_insert, write
 from app.catalog.search import matching
 from app.catalog.tables import VideoRow
 from app.core.errors import InvalidCursor
@@ -156,12 +155,13 @@ class Catalog:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        dialects = {"sqlite": sqlite, "postgresql": postgresql}
-        self._insert = dialects[engine.dialect.name].insert
+        self._insert = upsert_insert(engine)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision, off the event loop (Alembic blocks)."""
-        await asyncio.to_thread(migrate, self.engine.url.render_as_string(hide_password=False))
+        """Bring the schema to the newest revision, off the event loop (Alembic blocks); a database already
+        at it (as ``python -m app serve`` leaves it, having migrated apart) costs one query, not Alembic."""
+        if await schema_revision(self.engine) != NEWEST_REVISION:
+            await asyncio.to_thread(migrate, self.engine.url.render_as_string(hide_password=False))
 
     async def page(self, limit: int, cursor: str | None = None, offset: int = 0, sort: str = DEFAULT_SORT,
                    query: str | None = None) -> CatalogPage:

@@ -34,10 +34,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.catalog.database import write
+from app.catalog.database import upsert_insert, write
 from app.catalog.tables import WriteClaimRow
 from app.core.beside import running_beside
 from app.core.errors import WriteBusy
@@ -57,7 +56,7 @@ class WriteClaims:
         self._engine = engine
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
-        self._insert = {"sqlite": sqlite, "postgresql": postgresql}[engine.dialect.name].insert
+        self._insert = upsert_insert(engine)
         self._released = asyncio.Event()
 
     @asynccontextmanager

@@ -14,17 +14,18 @@ and two processes sharing one file (two instances over one store), take turns.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import subprocess
+import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Row, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Row, event, inspect, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -34,6 +35,9 @@ from app.core.errors import StorageFull, Unavailable
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+NEWEST_REVISION = "0007"
+"""The newest revision in ``migrations/versions`` (a test keeps it so): a database at it needs no migration,
+which is told without loading Alembic."""
 _SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")
 """The SQLite failures that mean "not now" (another writer, the file or its disk away), not a fault of ours."""
 _BUSY_TIMEOUT_SECONDS = 10
@@ -56,6 +60,13 @@ def make_engine(url: str, timeout: float | None = None) -> AsyncEngine:
         busy_ms = int(1000 * (timeout or _BUSY_TIMEOUT_SECONDS))
         event.listen(engine.sync_engine, "connect", lambda connection, _record: _sqlite_pragmas(connection, busy_ms))
     return engine
+
+
+def upsert_insert(engine: AsyncEngine) -> Callable[..., Any]:
+    """The ``insert`` of the engine's dialect, the one with ``on_conflict_do_...`` (SQLite and PostgreSQL
+    alike). Imported for that dialect alone: SQLAlchemy's PostgreSQL dialect is about 1.2 MiB that a
+    process over SQLite would otherwise hold for nothing."""
+    return importlib.import_module(f"sqlalchemy.dialects.{engine.dialect.name}").insert
 
 
 def _sqlite_pragmas(connection: Any, busy_ms: int) -> None:
@@ -107,15 +118,50 @@ def migrate(url: str, revision: str = "head") -> None:
 
     Blocking (Alembic runs its own event loop): call it in a thread. Safe to call from several
     processes at once: the migrations take turns (``one_migration_at_a_time``, held by ``migrations/env.py``).
+    Alembic (and Mako, which it imports) is loaded here, not with this module: about 10 MiB that would
+    otherwise stay with every process that reads the catalog, most of which never migrate.
     """
-    database = make_url(url)
-    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
-        Path(database.database).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+    from alembic.config import Config
+
+    file = _sqlite_file(url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = url
     with _migrating:
         command.upgrade(config, revision)
+
+
+_MIGRATE_FROM_STDIN = "import sys; from app.catalog.database import migrate; migrate(sys.stdin.read())"
+
+
+def migrate_apart(url: str) -> None:
+    """``migrate`` in a child process (the URL on its standard input, not its command line, which anyone
+    may read): a long-lived process that migrates this way never holds Alembic, nor what a migration left
+    in its heaps. Raises ``CalledProcessError`` if the migration failed; the child's errors go to stderr."""
+    subprocess.run([sys.executable, "-c", _MIGRATE_FROM_STDIN], input=url, text=True, check=True)
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database's schema is at, None before any migration; read without Alembic."""
+    file = _sqlite_file(engine.url)
+    if file is not None and not file.exists():
+        return None  # not made by connecting either: its folder may not exist yet
+    with answered():
+        async with engine.connect() as connection:
+            if not await connection.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+                return None
+            return await connection.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def _sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite database at ``url``; None for another backend or an in-memory database."""
+    database = make_url(url)
+    if database.get_backend_name() != "sqlite" or database.database in (None, "", ":memory:"):
+        return None
+    return Path(database.database)
 
 
 @asynccontextmanager

@@ -26,9 +26,16 @@ from app.catalog.tables import VideoRow
 _WORD = re.compile(r"[^\W_]+")
 
 _FTS = table("videos_fts", column("rowid"))
-_WORDS_PG = func.to_tsvector(literal_column("'simple'"),
-                             VideoRow.name.op("||")(literal_column("' '")).op("||")(VideoRow.title))
-"""Exactly the expression of the GIN index ``ix_videos_search`` (migration 0005), so the planner uses it."""
+
+
+def _words_pg() -> ColumnElement[str]:
+    """Exactly the expression of the GIN index ``ix_videos_search`` (migration 0005), so the planner uses it.
+
+    Made when a search runs, not when this module is loaded: ``to_tsvector`` is typed only once SQLAlchemy's
+    PostgreSQL dialect is loaded (it is, by then, by the engine), and that dialect is not loaded for SQLite.
+    """
+    return func.to_tsvector(literal_column("'simple'"),
+                            VideoRow.name.op("||")(literal_column("' '")).op("||")(VideoRow.title))
 
 
 def matching(query: str, dialect: str) -> ColumnElement[bool]:
@@ -38,7 +45,7 @@ def matching(query: str, dialect: str) -> ColumnElement[bool]:
         return false()
     if dialect == "postgresql":
         terms = " & ".join(f"{word}:*" for word in words)
-        return _WORDS_PG.op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam("search", terms)))
+        return _words_pg().op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam("search", terms)))
     terms = " ".join(f'"{word}"*' for word in words)
     found = select(_FTS.c.rowid).where(literal_column("videos_fts").op("MATCH")(bindparam("search", terms)))
     return literal_column("videos.rowid").in_(found)

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.catalog.database import answered, write
+from app.catalog.database import answered, upsert_insert, write
 from app.catalog.tables import JobRow, VideoRow
 
 URGENT = 0
@@ -81,7 +80,7 @@ class JobQueue:
     def __init__(self, engine: AsyncEngine, policy: RetryPolicy) -> None:
         self._engine = engine
         self.policy = policy
-        self._insert = {"sqlite": sqlite, "postgresql": postgresql}[engine.dialect.name].insert
+        self._insert = upsert_insert(engine)
         self._changed = asyncio.Event()
 
     async def enqueue(self, video: str, kind: str, etag: str | None = None, priority: int = URGENT) -> None:

@@ -18,6 +18,7 @@ import resource
 
 import uvicorn
 
+from app.catalog.database import migrate_apart
 from app.core.settings import Settings
 from app.server.protocol import ConnectionLimits, limited_protocol
 
@@ -99,5 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     bound_malloc()
     ensure_descriptors(settings.max_connections)
+    # Before the app starts, so that its own check finds the catalog up to date and never loads Alembic.
+    migrate_apart(settings.catalog_url)
     uvicorn.Server(uvicorn_config(settings, args.host, args.port)).run()
     return 0
