@@ -175,9 +175,13 @@ def payload() -> bytes:
     return os.urandom(300_000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Chromium for the session (Debian's build; Playwright cannot download one here)."""
+    """One headless Chromium for each module that uses it (Debian's build; Playwright cannot download one here).
+
+    Not one for the session: Playwright's sync API keeps an event loop running in the main thread while it
+    is started, and the async tests of the modules that run after would find it there.
+    """
     from playwright.sync_api import expect, sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS

@@ -121,7 +121,9 @@ def test_a_video_plays_to_its_end(page, server, store_dir, sample_mp4):
     screenshot(page, "watch-page")
 
 
-def test_seeking_fetches_a_range_answered_206_while_playback_goes_on(page, server, store_dir, large_mp4):
+def test_seeking_the_original_fetches_a_range_answered_206_while_playback_goes_on(page, start_server, store_dir,
+                                                                                    large_mp4):
+    server = start_server(VIDEO_RENDITION_LADDER="")  # no HLS stream: the page plays the original
     shutil.copyfile(large_mp4, store_dir / "large.mp4")
     with httpx.Client(base_url=server.url, timeout=WAIT) as http:
         processed(http, "large.mp4")  # described first, so that no probe competes with the playback
