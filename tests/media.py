@@ -63,6 +63,15 @@ def make_rotated(source: Path, path: Path, degrees: int) -> Path:
     return path
 
 
+def make_offset_ts(path: Path, seconds: float = 2.0, offset: float = 5.0) -> Path:
+    """An MPEG-TS (MPEG-2 video, MP2 sound) whose clock starts ``offset`` seconds in, as broadcast and camera
+    recordings do (Debian's ffmpeg)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds),
+                    "-c:v", "mpeg2video", "-c:a", "mp2", "-output_ts_offset", str(offset), str(path)], check=True)
+    return path
+
+
 def make_webm_with_undecodable_title(path: Path) -> Path:
     """A WebM whose title tag is not valid UTF-8, as some cameras and taggers write them."""
     placeholder = "T" * 16

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from tests.browser import BROWSER_WAIT_MS
 from tests.helpers import upload
-from tests.media import make_audio, make_rotated, make_video
+from tests.media import make_audio, make_offset_ts, make_rotated, make_video
 from tests.servers import ServerProcess
 
 RENDITION_WAIT = 120  # seconds for the renditions of all the sources below, made one after another
@@ -32,7 +32,8 @@ SOURCES = {
 PORTRAIT = "portrait.mp4"
 LADDER = "ladder.mp4"  # long and large enough for a player to choose among renditions
 SOUND = "song.m4a"
-NEEDS_WEB = {"phone.mov", "old.avi"}
+BROADCAST = "camera.ts"  # a clock that starts seconds in
+NEEDS_WEB = {"phone.mov", "old.avi", BROADCAST}
 IMMUTABLE = "public, max-age=31536000, immutable"
 THROTTLED_BYTES_PER_SECOND = 100_000  # 800 kbit/s: under the 720p rendition's bitrate, over the 240p one's
 
@@ -43,6 +44,7 @@ def _sources(folder: Path) -> dict[str, Path]:
     made[PORTRAIT] = make_rotated(landscape, folder / PORTRAIT, 90)
     made[LADDER] = make_video(folder / LADDER, seconds=12.0, width=1280, height=720, rate=25)
     made[SOUND] = make_audio(folder / SOUND, seconds=2.0)
+    made[BROADCAST] = make_offset_ts(folder / BROADCAST)
     return made
 
 
@@ -93,7 +95,7 @@ def _ffprobe(*arguments: str) -> dict:
     return json.loads(done.stdout)
 
 
-ALL = sorted([*SOURCES, PORTRAIT])  # the ladder's clip is left to the browser's tests, the sound to its own
+ALL = sorted([*SOURCES, PORTRAIT, BROADCAST])  # the ladder's clip is left to the browser's tests, the sound to its own
 
 
 @pytest.mark.parametrize("source", ALL)
@@ -190,6 +192,18 @@ def test_ffprobe_reads_the_hls_stream_whole(described, source):
     duration = float(_ffprobe("-show_entries", "format=duration", described[source]["hls_url"])
                      ["format"]["duration"])
     assert duration == pytest.approx(described[source]["duration"], abs=0.25)
+
+
+def test_pictures_and_sound_start_together_whatever_clock_the_source_keeps(http, described, tmp_path):
+    master = _playlist(http, described[BROADCAST]["hls_url"])
+    starts = []
+    for uri in (master.playlists[0].absolute_uri, master.media[0].absolute_uri):
+        playlist = _playlist(http, uri)
+        first = tmp_path / "first.mp4"
+        first.write_bytes(http.get(playlist.segment_map[0].absolute_uri).content
+                          + http.get(playlist.segments[0].absolute_uri).content)
+        starts.append(float(_ffprobe("-show_entries", "stream=start_time", str(first))["streams"][0]["start_time"]))
+    assert starts[0] == pytest.approx(starts[1], abs=0.15)
 
 
 def test_a_portrait_video_with_rotation_comes_out_upright(http, described, sources, tmp_path):

@@ -525,7 +525,7 @@ def test_the_pages_keep_to_their_content_security_policy(page, start_server, sto
     expect(page.locator('.card[data-name="clip.mp4"] img')).to_be_visible()
     assert page.evaluate("window.policyViolations") == []
     page.goto(server.url + "/watch/clip.mp4")
-    page.wait_for_function("document.querySelector('video').readyState >= 1")
+    page.wait_for_function("() => document.querySelector('video').readyState >= 1")
     assert page.evaluate("window.policyViolations") == []
     assert refused == []
 

@@ -8,7 +8,9 @@ encoded once to AAC. FFmpeg's ``hls`` muxer cuts each into fMP4 segments of
 (multiples of the segment length from the first picture), so the segments of
 all rungs start together and a player can switch between them at any segment.
 The sound is a rendition of its own (an ``EXT-X-MEDIA`` audio group), shared
-by every rung, and is the only one of an audio-only source.
+by every rung, and is the only one of an audio-only source. Both start on one
+clock whose 0 is the first picture, whatever the source's clock said (an
+MPEG-TS often starts seconds in), so that players keep them in step.
 
 What is written, under ``target`` (a local folder the server then publishes)::
 
@@ -82,6 +84,9 @@ class _Transcode:
         renditions = plan(*_upright_size(first), self._settings.ladder) if first is not None else []
         outputs = [_VideoOutput(self._root / r.name, r, self._video_in, self._settings) for r in renditions]
         audio = _AudioOutput(self._root / "audio", self._settings) if self._audio_in is not None else None
+        origin = first.time if first is not None and first.time is not None else 0.0
+        if audio is not None:
+            audio.starts_at(_start_seconds(self._audio_in) - origin)
         self._source.seek(0)
         upright = _Upright(first.rotation if first is not None else 0)
         for frame in self._frames():
@@ -89,6 +94,8 @@ class _Transcode:
                 audio.encode(frame)
                 continue
             for picture in upright(frame):
+                if picture.pts is not None:
+                    picture.pts -= round(origin / picture.time_base)
                 for output in outputs:
                     output.encode(picture)
                 self._report(picture)
@@ -126,6 +133,11 @@ class _Transcode:
             video.codec_context.codec.canonical_name,
             video.codec_context.format.name if video.codec_context.format else None,
             audio.codec_context.codec.canonical_name if audio else None)
+
+
+def _start_seconds(stream: av.stream.Stream) -> float:
+    """When a stream starts on the source's clock (an MPEG-TS often starts seconds in)."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
 
 
 def _upright_size(frame: av.VideoFrame) -> tuple[int, int]:
@@ -254,6 +266,11 @@ class _AudioOutput:
         self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE,
                                             frame_size=self._stream.codec_context.frame_size or 1024)
         self._samples = 0
+
+    def starts_at(self, seconds: float) -> None:
+        """Where the sound starts on the renditions' clock (whose 0 is the first picture): sound that starts
+        later than the pictures is placed as late; sound from before the first picture begins with it."""
+        self._samples = max(0, round(seconds * AUDIO_RATE))
 
     def encode(self, frame: av.AudioFrame | None) -> None:
         for resampled in self._resampler.resample(frame):
