@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MASTER = "hls/master.m3u8"
 SIDECAR = "renditions"
+FOLDERS = ("hls/", "web/")
+"""The renditions' part of the folder of files made from a video: others (storyboards, captions) live beside them."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ class Renditions:
 
     async def _remove_others(self, name: str, kept: RenditionSet) -> None:
         """Remove the files of every other rendition version (older ones, and what a killed try left)."""
-        stale = [path for path in await self._store.derived_paths(name) if not kept.owns(path)]
+        stale = [path for path in await self._store.derived_paths(name)
+                 if path.startswith(FOLDERS) and not kept.owns(path)]
         if stale:
             await self._store.delete_derived(name, stale)
 
