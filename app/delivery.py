@@ -13,6 +13,8 @@ ranges and conditional requests (see ``deploy/nginx-x-accel.conf.template``).
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -72,3 +74,30 @@ def _x_accel(source: StoredFile, filename: str, settings: Settings, caching: str
         "content-disposition": content_disposition(filename),
         "cache-control": caching,
     })
+
+
+class _MadeHere:
+    """Bytes this process made for a request (a playlist), with validators of their own: the ETag is their digest."""
+
+    def __init__(self, data: bytes, last_modified: float) -> None:
+        self._data = data
+        self.size = len(data)
+        self.etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+        self.last_modified = last_modified
+
+    async def chunks(self, start: int, stop: int) -> AsyncIterator[bytes]:
+        yield self._data[start:stop]
+
+    async def read(self, start: int, stop: int) -> bytes:
+        return self._data[start:stop]
+
+    def close(self) -> None:
+        pass
+
+
+def serve_made(request: Request, data: bytes, filename: str, last_modified: float, settings: Settings) -> Response:
+    """A GET/HEAD answer for bytes made here (ranges, validators, 304 as for stored ones), typed by ``filename``;
+    sent by this process whatever ``VIDEO_DELIVERY`` says, as there is no stored file to hand on."""
+    return range_requests_response(request, _MadeHere(data, last_modified), content_type=content_type_for(filename),
+                                   content_disposition=content_disposition(filename),
+                                   cache_control=settings.cache_control, max_ranges=settings.max_ranges)

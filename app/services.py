@@ -22,6 +22,7 @@ from app.core.settings import Settings
 from app.jobs.kinds import DESCRIBE, FASTSTART, RENDITIONS
 from app.jobs.queue import Job, JobQueue, RetryPolicy
 from app.jobs.runner import JobRunner, Report
+from app.library.captions import Captions
 from app.library.renditions import Renditions
 from app.library.videos import Library, VideoRecord
 from app.media.info import RenditionSettings
@@ -51,6 +52,7 @@ class Services:
     jobs: JobQueue
     claims: WriteClaims  # who writes which name now, across the instances sharing the catalog
     renditions: Renditions
+    captions: Captions
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -64,11 +66,12 @@ class Services:
         renditions = Renditions(store, job_media, catalog, RenditionSettings(
             settings.ladder, settings.segment_seconds, settings.rendition_threads, settings.rendition_preset),
             settings.rendition_timeout_seconds)
-        library = Library(store, job_media, catalog, jobs, renditions.enabled)
+        captions = Captions(store, catalog, settings.caption_max_bytes, settings.caption_max_tracks)
+        library = Library(store, job_media, catalog, jobs, renditions.enabled, captions)
         claims = WriteClaims(engine, settings.write_claim_seconds, settings.write_wait_seconds)
         ingest = IngestPipeline(store, media, job_media, claims, settings.accept_any_file,
                                 settings.inline_faststart_bytes)
-        return cls(settings, store, library, uploads, media, job_media, ingest, jobs, claims, renditions)
+        return cls(settings, store, library, uploads, media, job_media, ingest, jobs, claims, renditions, captions)
 
     def worker(self, concurrency: int) -> JobRunner:
         """A worker that runs this service's jobs, ``concurrency`` at a time."""

@@ -78,6 +78,7 @@ def test_a_server_with_a_token_asks_for_it_on_writes_only(guarded_server):
     document = httpx.get(f"{guarded_server.url}/openapi.json").json()
     guarded = {label for label, operation in _operations(document).items() if "security" in operation}
     assert guarded == {"POST /video", "PUT /video/{name}", "PATCH /video/{name}", "DELETE /video/{name}",
+                       "PUT /video/{name}/captions/{language}", "DELETE /video/{name}/captions/{language}",
                        "POST /uploads/", "HEAD /uploads/{upload_id}", "PATCH /uploads/{upload_id}", "DELETE /uploads/{upload_id}"}
 
 

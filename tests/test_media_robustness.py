@@ -14,6 +14,7 @@ from app.catalog.catalog import Catalog
 from app.catalog.database import make_engine
 from app.core.settings import Settings
 from app.media import probe as media_probe
+from app.library.captions import Captions
 from app.library.videos import Library
 from app.media.info import Description
 from app.core.errors import NotAVideo
@@ -63,7 +64,9 @@ def test_a_video_that_cannot_be_described_is_still_listed_and_says_it_failed(mak
 def library_of(store: LocalStore, workers: object, store_dir: Path) -> Library:
     """A library over ``store`` with the catalog (and queue) a service over ``store_dir`` would keep."""
     engine = make_engine(Settings(storage_dir=store_dir).catalog_url)
-    return Library(store, workers, Catalog(engine), JobQueue(engine, RetryPolicy(3, 0, 30)), False)
+    catalog = Catalog(engine)
+    return Library(store, workers, catalog, JobQueue(engine, RetryPolicy(3, 0, 30)), False,
+                   Captions(store, catalog, 1024, 1))
 
 
 def describe_job(name: str) -> Job:

@@ -2,7 +2,7 @@
 
 FastAPI describes the routes from their signatures and declared responses;
 what a signature cannot say is added here, in one pass over the document:
-the rules of a video's name and of an upload's id (read from the code that
+the rules of a video's name, of an upload's id and of a language tag (read from the code that
 enforces them), the size limits of this server, and whether writes need the
 bearer token (only when the server has one: an open server's document asks
 for none).
@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.core.captions import LANGUAGE_PATTERN, MAX_TAG_CHARACTERS
 from app.core.names import MAX_NAME_BYTES, stored_name_pattern
 from app.core.settings import Settings
 from app.uploads.sessions import UPLOAD_ID_PATTERN
@@ -23,6 +24,7 @@ Document = dict[str, Any]
 
 _NAME = "VideoName"
 _UPLOAD_ID = "UploadId"
+_LANGUAGE = "LanguageTag"
 
 
 def _schemas() -> dict[str, Any]:
@@ -34,10 +36,12 @@ def _schemas() -> dict[str, Any]:
         },
         _UPLOAD_ID: {"type": "string", "pattern": f"^{UPLOAD_ID_PATTERN}$",
                      "description": "An upload's id, as the Location of its creation gave it."},
+        _LANGUAGE: {"type": "string", "maxLength": MAX_TAG_CHARACTERS, "pattern": f"^{LANGUAGE_PATTERN}$",
+                    "description": "A BCP 47 language tag (RFC 5646), such as en, pt-BR or zh-Hant-TW, in any case."},
     }
 
 
-_PATH_PARAMETERS = {"name": _NAME, "upload_id": _UPLOAD_ID}
+_PATH_PARAMETERS = {"name": _NAME, "upload_id": _UPLOAD_ID, "language": _LANGUAGE}
 
 
 def _parameters(document: Document) -> Iterator[dict[str, Any]]:

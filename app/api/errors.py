@@ -65,6 +65,12 @@ ANSWERS: dict[type[errors.ServiceError], Answer] = {
     errors.UploadTooLarge: Answer(413),
     errors.UnsupportedUpload: Answer(415),
     errors.NotAVideo: Answer(415, "not a video: {}"),
+    errors.NoSuchCaptions: Answer(404, "the video has no caption track in this language"),
+    errors.InvalidLanguage: Answer(400),
+    errors.InvalidLabel: Answer(400),
+    errors.NotCaptions: Answer(422, "not captions: {}"),
+    errors.CaptionsTooLarge: Answer(413),
+    errors.TooManyCaptions: Answer(409),
     errors.UnknownUpload: Answer(404, "no such upload"),
     errors.ExpiredUpload: Answer(410, "the upload expired"),
     errors.AbandonedUpload: Answer(410, "the server stopped while ingesting this upload and its bytes are lost: "
@@ -112,7 +118,16 @@ def documented(*kinds: type[errors.ServiceError]) -> dict[int | str, dict[str, A
                                                        "schema": {"type": "string"}}
         if answer.page is not None:
             entry["content"] = _PAGE
+    if 422 in responses:
+        responses[422] = _shared_with_validation(responses[422])
     return responses
+
+
+def _shared_with_validation(entry: dict[str, Any]) -> dict[str, Any]:
+    """A refusal answered 422 shares the status with FastAPI's own answer to a malformed parameter."""
+    either = [{"$ref": "#/components/schemas/ErrorDetail"}, {"$ref": "#/components/schemas/HTTPValidationError"}]
+    return {**{key: value for key, value in entry.items() if key != "model"},
+            "content": {"application/json": {"schema": {"anyOf": either}}}}
 
 
 # --- was the request body read? ----------------------------------------------

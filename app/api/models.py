@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from app.api.urls import base_url, video_url
 from app.core.settings import Settings
+from app.library.captions import Track
 from app.library.renditions import MASTER
 from app.library.videos import VideoRecord
 
@@ -33,6 +34,21 @@ class RenditionInfo(BaseModel):
     url: str
 
 
+class CaptionInfo(BaseModel):
+    """One caption track: its BCP 47 language, its label, whether players show it unasked, and its WebVTT file."""
+
+    language: str
+    label: str
+    default: bool
+    url: str
+
+
+class CaptionList(BaseModel):
+    """A video's caption tracks, in the order they were added."""
+
+    captions: list[CaptionInfo]
+
+
 class VideoInfo(BaseModel):
     """One stored video: where to fetch it and what it holds (media fields null when unknown).
 
@@ -43,7 +59,7 @@ class VideoInfo(BaseModel):
     Once its renditions are made, ``hls_url`` is its adaptive stream (HLS, RFC 8216) and ``renditions`` its
     ladder; ``web_url`` is a web MP4 (H.264/AAC) made when the original does not play in every common
     browser (null when it does: ``video_url`` is then what players get). ``video_url`` is always the
-    original, byte for byte.
+    original, byte for byte. ``captions`` are its caption tracks (WebVTT), also offered in ``hls_url``.
     """
 
     id: str
@@ -72,6 +88,7 @@ class VideoInfo(BaseModel):
     hls_url: str | None = None
     web_url: str | None = None
     renditions: list[RenditionInfo] = []
+    captions: list[CaptionInfo] = []
 
 
 MAX_TITLE_CHARACTERS = 200
@@ -172,6 +189,11 @@ def _renditions(record: VideoRecord, request: Request, settings: Settings) -> di
     }
 
 
+def caption_info(track: Track, request: Request, settings: Settings, name: str) -> CaptionInfo:
+    return CaptionInfo(language=track.language, label=track.label, default=track.default,
+                       url=f"{_video_base(request, settings, name)}/captions/{track.language}.vtt")
+
+
 def video_info(record: VideoRecord, request: Request, settings: Settings) -> VideoInfo:
     return VideoInfo(
         **(asdict(record.media) if record.media else {}),
@@ -190,4 +212,5 @@ def video_info(record: VideoRecord, request: Request, settings: Settings) -> Vid
         progress=record.work.progress,
         status_reason=record.work.reason,
         **_renditions(record, request, settings),
+        captions=[caption_info(track, request, settings, record.name) for track in record.captions],
     )

@@ -7,7 +7,10 @@ the renditions are of the version stored now, and revalidated like every
 playlist; what lies under a version never changes, so it is cached for good.
 Playlists are never redirected to the object store: the URIs in them are
 relative, and must lead back here, where each segment is answered (and
-redirected, with ``VIDEO_DELIVERY=redirect``) like a video.
+redirected, with ``VIDEO_DELIVERY=redirect``) like a video. A video with
+caption tracks has its master playlist written here, with a SUBTITLES group
+whose playlists (``hls/subtitles/<language>.m3u8``, one segment each: the
+whole WebVTT track) are written here too.
 """
 
 from __future__ import annotations
@@ -15,28 +18,64 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.streams import streaming_openapi, streaming_responses
+from app.core.captions import language_tag
 from app.core.errors import InvalidName, NotFound
 from app.core.names import DERIVED_PATH, check_stored_name
-from app.delivery import serve
+from app.delivery import serve, serve_made
+from app.library.captions import Captions, subtitle_playlist, with_subtitles
 from app.library.renditions import MASTER
+from app.library.videos import VideoRecord
 from app.services import Services, get_services
 
 router = APIRouter()
 
+SUBTITLES = "hls/subtitles/"
+"""Where the master playlist's SUBTITLES group finds each caption track's playlist (made here, not stored)."""
 IMMUTABLE = "public, max-age=31536000, immutable"
 """Segments and web MP4s: their URLs name the version of the renditions, whose bytes never change."""
 
 
 async def _serve_made(request: Request, services: Services, name: str, path: str) -> Response:
     check_stored_name(name)
+    if path.startswith(SUBTITLES):
+        return await _subtitle_playlist(request, services, name, path.removeprefix(SUBTITLES))
     if not DERIVED_PATH.fullmatch(path):
         raise NotFound(name)
-    if path == MASTER and (await services.library.describe(name)).renditions is None:
-        raise NotFound(name)
+    if path == MASTER:
+        record = await services.library.describe(name)
+        if record.renditions is None:
+            raise NotFound(name)
+        if record.captions:
+            return await _master_with_subtitles(request, services, record)
     source = await services.renditions.open(name, path)
     playlist = path.endswith(".m3u8")
     return await serve(request, source, path.rpartition("/")[2], services.settings,
                        None if playlist else IMMUTABLE, may_redirect=not playlist)
+
+
+async def _master_with_subtitles(request: Request, services: Services, record: VideoRecord) -> Response:
+    """The master playlist as made, with the video's caption tracks as its SUBTITLES group: written here for
+    each request (tracks come and go without new renditions), revalidated by its digest."""
+    source = await services.renditions.open(record.name, MASTER)
+    try:
+        master = (await source.read(0, source.size)).decode()
+    finally:
+        source.close()
+    changed = max([source.last_modified, *(track.updated for track in record.captions)])
+    return serve_made(request, with_subtitles(master, record.captions).encode(), "master.m3u8", changed,
+                      services.settings)
+
+
+async def _subtitle_playlist(request: Request, services: Services, name: str, file: str) -> Response:
+    """The media playlist of one caption track (``subtitles/<language>.m3u8``), named by the master's group."""
+    language, dot, extension = file.rpartition(".")
+    if extension != "m3u8" or not dot:
+        raise NotFound(name)
+    record = await services.library.describe(name)
+    track = Captions.find(record.captions, language_tag(language))
+    duration = record.media.duration if record.media and record.media.duration else 0.0
+    return serve_made(request, subtitle_playlist(track.language, duration).encode(), file, track.updated,
+                      services.settings)
 
 
 async def hls_file(name: str, path: str, request: Request, services: Services = Depends(get_services)) -> Response:

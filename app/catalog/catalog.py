@@ -232,6 +232,12 @@ class Catalog:
         await self._execute(update(VideoRow).where(VideoRow.name == name, VideoRow.etag == etag)
                             .values(renditions=renditions))
 
+    async def set_captions(self, name: str, captions: list[dict[str, Any]], only_if_unset: bool = False) -> None:
+        """Record the caption tracks of ``name`` (``app.library.captions``); ``only_if_unset``: unless some are
+        recorded already (restoring them from the store must not undo a write that came first)."""
+        where = [VideoRow.name == name] + ([VideoRow.captions.is_(None)] if only_if_unset else [])
+        await self._execute(update(VideoRow).where(*where).values(captions=captions))
+
     async def edit(self, name: str, changes: Mapping[str, str]) -> Identity | None:
         """Set the title and/or description (``changes``) of the video under ``name``; None if none is catalogued.
 

@@ -9,6 +9,7 @@ Anything that is not a ``ServiceError`` is a fault of the server (a 500).
     ServiceError
     ├── InvalidName               a name no stored video may have
     ├── NotFound                  no stored video (or poster) has this name
+    │   └── NoSuchCaptions        the video has no caption track in this language
     ├── InvalidCursor             a listing cursor this server did not hand out
     ├── PreconditionFailed        If-Match / If-None-Match refused a write
     │   └── AlreadyExists         a create-only publish found the name taken
@@ -23,6 +24,12 @@ Anything that is not a ``ServiceError`` is a fault of the server (a 500).
     │   ├── UnsupportedUpload     a body of a type this endpoint does not take
     │   ├── ChecksumMismatch      a chunk's digest is not the one promised
     │   └── NotAVideo             not a whole, readable video
+    ├── CaptionsRefused           what was sent cannot become a caption track
+    │   ├── InvalidLanguage       not a BCP 47 language tag
+    │   ├── InvalidLabel          not a label a player can show
+    │   ├── NotCaptions           not a well-formed SRT or WebVTT file in UTF-8
+    │   ├── CaptionsTooLarge      more bytes than VIDEO_CAPTION_MAX_BYTES
+    │   └── TooManyCaptions       the video has VIDEO_CAPTION_MAX_TRACKS tracks already
     └── UploadSessionError        a resumable upload cannot take this request
         ├── UnknownUpload         no session has this id
         ├── ExpiredUpload         it outlived its expiry and was removed
@@ -47,6 +54,10 @@ class InvalidName(ServiceError, ValueError):
 
 class NotFound(ServiceError, LookupError):
     """No stored video (or poster) has this name."""
+
+
+class NoSuchCaptions(NotFound):
+    """The video has no caption track in this language."""
 
 
 class InvalidCursor(ServiceError, ValueError):
@@ -121,6 +132,36 @@ class UnsupportedUpload(UploadRefused):
 
 class NotAVideo(UploadRefused, ValueError):
     """The file is not a whole, readable video; the message says why in a user's words."""
+
+
+class CaptionsRefused(ServiceError):
+    """What was sent cannot become one of a video's caption tracks; the stored tracks stay as they were."""
+
+
+class InvalidLanguage(CaptionsRefused, ValueError):
+    """The language of a caption track is not a BCP 47 tag."""
+
+
+class InvalidLabel(CaptionsRefused, ValueError):
+    """A caption track's label is empty, too long, or holds control characters."""
+
+
+class NotCaptions(CaptionsRefused, ValueError):
+    """The file is not a well-formed SRT or WebVTT file in UTF-8; the message says where."""
+
+
+class CaptionsTooLarge(CaptionsRefused):
+    """The caption file is larger than the configured limit."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the caption file is larger than the limit of {max_bytes} bytes")
+
+
+class TooManyCaptions(CaptionsRefused):
+    """The video has as many caption tracks as it may (a new language is refused; a replaced one is not)."""
+
+    def __init__(self, max_tracks: int) -> None:
+        super().__init__(f"the video has {max_tracks} caption tracks, the most it may have: delete one first")
 
 
 class UploadSessionError(ServiceError):

@@ -35,7 +35,7 @@ _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers
                  "job_lease_seconds", "job_poll_seconds", "ready_timeout_seconds", "store_connect_timeout_seconds",
                  "store_timeout_seconds", "store_write_timeout_seconds", "store_claim_seconds", "write_claim_seconds",
                  "write_wait_seconds", "database_timeout_seconds", "redirect_seconds", "segment_seconds",
-                 "rendition_threads", "rendition_timeout_seconds")
+                 "rendition_threads", "rendition_timeout_seconds", "caption_max_bytes", "caption_max_tracks")
 _AT_LEAST_NONE = ("min_free_bytes", "embedded_workers", "job_retry_seconds", "inline_faststart_bytes")
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
@@ -137,6 +137,8 @@ class Settings:
     rendition_threads: int = 2
     rendition_preset: X264Preset = "veryfast"
     rendition_timeout_seconds: int = 6 * 3600
+    caption_max_bytes: int = 1024**2
+    caption_max_tracks: int = 20
 
     def __post_init__(self) -> None:
         """Refuse values that would make the service misbehave later rather than now."""

@@ -32,6 +32,7 @@ from app.core.media_types import content_type_for
 from app.jobs.kinds import DESCRIBE, FASTSTART, RENDITIONS
 from app.jobs.queue import BACKGROUND, READY, Job, JobQueue, WorkState
 from app.jobs.runner import Report
+from app.library.captions import Captions, Track, tracks_of
 from app.library.renditions import RenditionSet, renditions_of
 from app.media.info import MediaInfo, browser_playback
 from app.media.workers import MediaWorkers
@@ -56,6 +57,7 @@ class VideoRecord:
     has_poster: bool
     work: WorkState
     renditions: RenditionSet | None = None
+    captions: tuple[Track, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,9 @@ class Library:
     """Metadata, posters and listings over a store, with the catalog that mirrors it and the jobs that describe it."""
 
     def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, jobs: JobQueue,
-                 make_renditions: bool) -> None:
+                 make_renditions: bool, captions: Captions) -> None:
         self._store = store
+        self._captions = captions
         self._media = media
         self._catalog = catalog
         self._jobs = jobs
@@ -162,8 +165,7 @@ class Library:
         source = await self._validators(name)
         row = await self._catalog.get(name)
         if row is not None and row.etag == source.etag:
-            return _record(row, identity_of(row), _described(row), await self._state(name),
-                           renditions_of(row.renditions, row.etag))
+            return _row_record(row, await self._state(name))
         derived = await self._cached(name, source.etag)
         return await self._catalogued(source, name, derived, DESCRIBE if derived is None else None)
 
@@ -199,8 +201,7 @@ class Library:
         await self.ready()
         found = await self._catalog.page(limit, cursor, offset, sort, query)
         states = await self._jobs.states(row.name for row in found.videos)
-        records = [_record(row, identity_of(row), _described(row), states.get(row.name, READY),
-                           renditions_of(row.renditions, row.etag)) for row in found.videos]
+        records = [_row_record(row, states.get(row.name, READY)) for row in found.videos]
         return LibraryPage(records, await self._catalog.count(query), found.next_cursor)
 
     async def delete(self, name: str) -> None:
@@ -254,6 +255,7 @@ class Library:
             report(1.0)
             if await self._is_current(job.video, source.etag):
                 await self._catalog.redescribe(_version(job.video, source, derived))
+                await self._captions.restore(job.video)
                 if derived.media is not None:
                     await self._want_renditions(job, source.etag)
         except NotFound:
@@ -386,8 +388,14 @@ def _described(row: VideoRow) -> _Derived | None:
     return _Derived(row.etag, MediaInfo(**row.media) if row.media else None, row.problem, row.has_poster)
 
 
+def _row_record(row: VideoRow, state: WorkState) -> VideoRecord:
+    """The record of the version a catalog row describes, with what was made of it and its caption tracks."""
+    return _record(row, identity_of(row), _described(row), state, renditions_of(row.renditions, row.etag),
+                   tracks_of(row.captions))
+
+
 def _record(stored: VideoRow | Version, identity: Identity, derived: _Derived | None,
-            state: WorkState, renditions: RenditionSet | None = None) -> VideoRecord:
+            state: WorkState, renditions: RenditionSet | None = None, captions: tuple[Track, ...] = ()) -> VideoRecord:
     """The record of a stored version (a catalog row, or one just recorded), of its work and its renditions."""
     media = derived.media if derived else None
     if media:
@@ -407,6 +415,7 @@ def _record(stored: VideoRow | Version, identity: Identity, derived: _Derived | 
         has_poster=derived.has_poster if derived else False,
         work=state,
         renditions=renditions,
+        captions=captions,
     )
 
 

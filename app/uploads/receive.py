@@ -11,7 +11,7 @@ reserve (StorageFull, from the staged file).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -234,3 +234,17 @@ async def receive_raw_body(request: Request, staged: StagedFile, max_bytes: int)
             raise UploadTooLarge(max_bytes)
         staged.write(chunk)
     _refuse_empty(staged)
+
+
+async def receive_small_body(request: Request, max_bytes: int, too_large: Callable[[int], Exception]) -> bytes:
+    """A raw body that is small by nature (a caption file), in memory: never more than ``max_bytes`` of it,
+    refused with ``too_large(max_bytes)`` as soon as Content-Length, or the bytes so far, say it is larger."""
+    declared = declared_length(request)
+    if declared is not None and declared > max_bytes:
+        raise too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request_chunks(request):
+        if len(body) + len(chunk) > max_bytes:
+            raise too_large(max_bytes)
+        body += chunk
+    return bytes(body)
