@@ -45,8 +45,13 @@ export async function playAdaptive(video, hlsUrl, menu) {
       if (!data.fatal) return;
       hls.destroy();
       menu.hidden = true;
+      video.append(...tracks.map((track) => track.cloneNode()));  // new elements: Chromium shows no cue of one moved back
       playProgressive(video);
     });
+    // hls.js offers the captions itself, from the stream's SUBTITLES group: the page's own tracks would be
+    // listed twice. They come back if the stream fails, for the progressive source (and native HLS keeps them:
+    // Chromium's own player does not read a SUBTITLES group).
+    const tracks = Array.from(video.querySelectorAll("track"), (track) => track.remove() ?? track);
     hls.loadSource(hlsUrl);
     hls.attachMedia(video);
     video.dataset.playback = "hls.js";

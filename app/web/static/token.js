@@ -38,3 +38,15 @@ export async function authHeaders() {
   if (!token) throw new Error("an access token is needed to change the library");
   return { Authorization: `Bearer ${token}` };
 }
+
+// A write to the API, asking for the token again once if the one kept here is refused.
+export async function write(url, init) {
+  for (let attempt = 0; ; attempt += 1) {
+    const response = await fetch(url, { ...init, headers: { ...init.headers, ...(await authHeaders()) } });
+    if (response.status === 401 && tokenRequired() && attempt === 0) {
+      forgetToken();
+      if (await askForToken()) continue;
+    }
+    return response;
+  }
+}

@@ -2,7 +2,8 @@
 // as it goes.
 
 import { playAdaptive, playProgressive } from "./player.js";
-import { authHeaders, askForToken, forgetToken, tokenRequired } from "./token.js";
+import { write } from "./token.js";
+import { offerCaptionUpload } from "./captions.js";
 import { followAll } from "./work.js";
 
 const player = document.getElementById("player");
@@ -25,6 +26,8 @@ followAll(document, async (update) => {
 });
 
 const status = document.getElementById("watch-status");
+offerCaptionUpload(document.getElementById("caption-upload"), document.getElementById("delete-button").dataset.name,
+                   status);
 const copyButton = document.getElementById("copy-button");
 const deleteButton = document.getElementById("delete-button");
 const shareLink = document.getElementById("share-link");
@@ -40,15 +43,8 @@ copyButton.addEventListener("click", async () => {
   }
 });
 
-async function remove(name) {
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    const response = await fetch(`/video/${encodeURIComponent(name)}`, { method: "DELETE", headers: await authHeaders() });
-    if (response.status === 401 && tokenRequired() && attempt === 0) {
-      forgetToken();
-      if (await askForToken()) continue;
-    }
-    return response;
-  }
+function remove(name) {
+  return write(`/video/${encodeURIComponent(name)}`, { method: "DELETE" });
 }
 
 // Asks in a modal dialog (keyboard-operable, Escape keeps the video); resolves whether to delete.
