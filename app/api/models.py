@@ -43,7 +43,8 @@ class VideoInfo(BaseModel):
     Once its renditions are made, ``hls_url`` is its adaptive stream (HLS, RFC 8216) and ``renditions`` its
     ladder; ``web_url`` is a web MP4 (H.264/AAC) made when the original does not play in every common
     browser (null when it does: ``video_url`` is then what players get). ``video_url`` is always the
-    original, byte for byte.
+    original, byte for byte. ``storyboard_url`` is its seek previews once made (a WebVTT thumbnails track whose
+    cues name tiles of JPEG sprites, ``sprite.jpg#xywh=x,y,w,h``); null until then, and for a sound recording.
     """
 
     id: str
@@ -72,6 +73,7 @@ class VideoInfo(BaseModel):
     hls_url: str | None = None
     web_url: str | None = None
     renditions: list[RenditionInfo] = []
+    storyboard_url: str | None = None
 
 
 MAX_TITLE_CHARACTERS = 200
@@ -190,4 +192,5 @@ def video_info(record: VideoRecord, request: Request, settings: Settings) -> Vid
         progress=record.work.progress,
         status_reason=record.work.reason,
         **_renditions(record, request, settings),
+        storyboard_url=f"{_video_base(request, settings, record.name)}/storyboard.vtt" if record.storyboard else None,
     )

@@ -1,7 +1,7 @@
 """Serving a video's renditions: its HLS master playlist, rendition playlists and segments, and its web MP4.
 
 The same ``delivery`` as the video itself (ranges, validators, 304, HEAD;
-redirect or x-accel when set). The master playlist is the only file whose URL
+redirect or x-accel when set: ``made.py``). The master playlist is the only file whose URL
 does not name a rendition version: it is served only while the catalog says
 the renditions are of the version stored now, and revalidated like every
 playlist; what lies under a version never changes, so it is cached for good.
@@ -14,29 +14,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from app.api.made import serve_made
 from app.api.streams import streaming_openapi, streaming_responses
 from app.core.errors import InvalidName, NotFound
-from app.core.names import DERIVED_PATH, check_stored_name
-from app.delivery import serve
+from app.core.names import check_stored_name
 from app.library.renditions import MASTER
 from app.services import Services, get_services
 
 router = APIRouter()
 
-IMMUTABLE = "public, max-age=31536000, immutable"
-"""Segments and web MP4s: their URLs name the version of the renditions, whose bytes never change."""
-
 
 async def _serve_made(request: Request, services: Services, name: str, path: str) -> Response:
-    check_stored_name(name)
-    if not DERIVED_PATH.fullmatch(path):
+    if path == MASTER and (await services.library.describe(check_stored_name(name))).renditions is None:
         raise NotFound(name)
-    if path == MASTER and (await services.library.describe(name)).renditions is None:
-        raise NotFound(name)
-    source = await services.renditions.open(name, path)
-    playlist = path.endswith(".m3u8")
-    return await serve(request, source, path.rpartition("/")[2], services.settings,
-                       None if playlist else IMMUTABLE, may_redirect=not playlist)
+    return await serve_made(request, services, name, path, revalidated=path.endswith(".m3u8"))
 
 
 async def hls_file(name: str, path: str, request: Request, services: Services = Depends(get_services)) -> Response:

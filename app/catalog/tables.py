@@ -26,7 +26,7 @@ class VideoRow(Base):
     (a file copied in by hand, or changed by hand, as a scan found it).
     ``renditions`` says what was made of a version (``app.library.renditions``) and names that version:
     it is left as it is when a new version is recorded, and no longer describes the video once ``etag``
-    names another.
+    names another; so is ``storyboard`` (``app.library.storyboards``).
     ``updated`` (seconds since the epoch) lets a scan leave alone what a
     request wrote after the scan listed the store. Whether its media work is
     done is the state of its jobs (``JobRow``), not a column here.
@@ -46,6 +46,7 @@ class VideoRow(Base):
     problem: Mapped[str | None] = mapped_column(Text)
     has_poster: Mapped[bool] = mapped_column(default=False)
     renditions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    storyboard: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created: Mapped[float]
     updated: Mapped[float]
 

@@ -14,20 +14,19 @@ removes; a version replaced meanwhile is not published at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from app.catalog.catalog import Catalog
 from app.core.errors import NotFound
 from app.jobs.queue import Job
 from app.jobs.runner import Report
+from app.library.derived import is_current, kept, made_version, publish_folder, remove_others
 from app.media.info import Made, RenditionSettings, Variant
 from app.media.workers import MediaWorkers
-from app.storage.base import Store, StoredFile, stored_now
+from app.storage.base import Store, StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,8 @@ class RenditionSet:
     def web_path(self) -> str | None:
         return f"web/{self.version}.mp4" if self.web else None
 
+    named_by = MASTER
+
     def owns(self, path: str) -> bool:
         """Whether ``path`` is one of this set's files (the master playlist is everyone's)."""
         return path == MASTER or path.startswith(f"hls/{self.version}/") or path == self.web_path
@@ -66,7 +67,7 @@ class RenditionSet:
 
 def rendition_version(etag: str, settings: RenditionSettings) -> str:
     """The name of the renditions of version ``etag`` made with ``settings``: new settings make new files."""
-    return hashlib.sha256(f"{etag} {settings!r}".encode()).hexdigest()[:16]
+    return made_version(etag, settings)
 
 
 def renditions_of(row_renditions: dict[str, Any] | None, etag: str | None) -> RenditionSet | None:
@@ -102,31 +103,16 @@ class Renditions:
         except NotFound:
             return
         try:
-            made = await self._kept(job.video, source.etag) or await self._make(job.video, source, report)
+            made = (await kept(self._store, job.video, SIDECAR, RenditionSet.from_dict, source.etag,
+                               rendition_version(source.etag, self.settings))
+                    or await self._make(job.video, source, report))
         finally:
             source.close()
         if made is None:
             return
         report(1.0)
         await self._catalog.set_renditions(job.video, made.source_etag, made.to_dict())
-        await self._remove_others(job.video, made)
-
-    async def _kept(self, name: str, etag: str) -> RenditionSet | None:
-        """The renditions the sidecar says were made of version ``etag``, when its master playlist is there."""
-        data = await self._store.read_sidecar(name, SIDECAR)
-        if data is None:
-            return None
-        try:
-            kept = RenditionSet.from_dict(json.loads(data))
-        except (ValueError, KeyError, TypeError):
-            return None
-        if kept.source_etag != etag or kept.version != rendition_version(etag, self.settings):
-            return None
-        try:
-            (await self._store.open_derived(name, MASTER)).close()
-        except NotFound:
-            return None
-        return kept
+        await remove_others(self._store, job.video, FOLDERS, made.owns)
 
     async def _make(self, name: str, source: StoredFile, report: Report) -> RenditionSet | None:
         """Make and publish the renditions of the opened ``source``; None if a newer version is stored by then."""
@@ -134,33 +120,12 @@ class Renditions:
         async with self._store.staged_folder() as folder:
             made = await self._media.make_renditions(await source.media_location(), name, str(folder), version,
                                                      self.settings, report, self._timeout)
-            if not await self._is_current(name, source.etag):
+            if not await is_current(self._store, name, source.etag):
                 return None
             renditions = _set(source.etag, version, made)
-            await self._publish(name, folder)
+            await publish_folder(self._store, name, folder, _publishing_order)
         await self._store.write_sidecar(name, SIDECAR, json.dumps(renditions.to_dict()).encode())
         return renditions
-
-    async def _publish(self, name: str, folder: Path) -> None:
-        """Every file the worker made, in an order that never lets a playlist name what is not there."""
-        for path in sorted((str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
-                            and not p.name.startswith(".")), key=_publishing_order):
-            await self._store.put_derived(name, path, folder / path)
-
-    async def _is_current(self, name: str, etag: str) -> bool:
-        current = await stored_now(self._store, name)
-        return current is not None and current.etag == etag
-
-    async def _remove_others(self, name: str, kept: RenditionSet) -> None:
-        """Remove the files of every other rendition version (older ones, and what a killed try left)."""
-        stale = [path for path in await self._store.derived_paths(name)
-                 if path.startswith(FOLDERS) and not kept.owns(path)]
-        if stale:
-            await self._store.delete_derived(name, stale)
-
-    async def open(self, name: str, path: str) -> StoredFile:
-        """A file made from the video ``name`` (NotFound if there is none)."""
-        return await self._store.open_derived(name, path)
 
 
 def _set(etag: str, version: str, made: Made) -> RenditionSet:

@@ -75,6 +75,10 @@ class Made:
     web: bool
 
 
+STORYBOARD_TRACK = "storyboard.vtt"
+"""The file name of a storyboard's WebVTT thumbnails track (``storyboard.py``)."""
+
+
 @dataclass(frozen=True)
 class StoryboardSettings:
     """How storyboards are made: about how many tiles (0: none), how wide each is (pixels), and the shortest

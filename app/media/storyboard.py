@@ -33,7 +33,7 @@ from pathlib import Path
 import av
 
 from app.core.errors import NotAVideo
-from app.media.info import StoryboardMade, StoryboardSettings
+from app.media.info import STORYBOARD_TRACK as TRACK, StoryboardMade, StoryboardSettings
 from app.media.probe import jpeg, media_duration, open_media, unreadable_means_not_a_video
 from app.media.upright import Upright, pulled
 
@@ -45,7 +45,6 @@ LONG_INTERVAL_MS = 10_000
 SHORT_VIDEO_MS = 25 * 60 * 1000
 SEEK_AHEAD_SECONDS = 5.0
 """Decode on to a tile up to this far ahead; seek to one further (a keyframe is rarely further apart)."""
-TRACK = "storyboard.vtt"
 _EARLY = 0.001
 """A picture this close before a tile's time is the picture at that time (clocks in milliseconds)."""
 
