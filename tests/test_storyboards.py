@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import jpeg_size, processed, put, upload
 from tests.media import make_audio, make_rotated, make_video
@@ -224,3 +225,91 @@ def test_a_deleted_video_takes_its_storyboard_along(http, sources, store):
     assert http.get(video["storyboard_url"]).status_code == 404
     assert http.get(sprite).status_code == 404
     assert not (store / ".library" / "renditions" / video["name"]).exists()
+
+
+# --- the watch page, in Chromium ---------------------------------------------------------------------------
+
+RECORD_POLICY_VIOLATIONS = """
+window.policyViolations = [];
+document.addEventListener("securitypolicyviolation", event => window.policyViolations.push(event.violatedDirective));
+"""
+
+
+def _hover(page, fraction: float) -> None:
+    """Move the pointer over the seek bar, ``fraction`` of the way along it."""
+    bar = page.locator("#seek-bar")
+    expect(bar).to_be_visible()
+    box = bar.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+
+
+def _expect_tile(preview, cue: Cue) -> None:
+    expect(preview).to_have_css("background-image", f'url("{cue.sprite}")')
+    expect(preview).to_have_css("background-position", f"{-cue.x}px {-cue.y}px")
+    expect(preview).to_have_css("width", f"{cue.width}px")
+    expect(preview).to_have_css("height", f"{cue.height}px")
+
+
+def test_hovering_the_seek_bar_shows_the_tile_and_time_under_the_pointer(page, server, described, tracks):
+    page.goto(f"{server.url}/watch/{described[CLIP]['name']}")
+    _hover(page, 0.55)  # 6.6 s of 12: the tile of 6 s to 7 s
+    preview = page.locator("#seek-preview")
+    expect(preview).to_be_visible()
+    expect(page.locator("#seek-time")).to_have_text("0:06")
+    _expect_tile(preview, tracks[CLIP][6])
+
+
+def test_leaving_the_seek_bar_hides_the_preview(page, server, described, tracks):
+    page.goto(f"{server.url}/watch/{described[CLIP]['name']}")
+    _hover(page, 0.3)
+    expect(page.locator("#seek-preview")).to_be_visible()
+    page.mouse.move(0, 0)
+    expect(page.locator("#seek-preview")).to_be_hidden()
+
+
+def test_moving_the_seek_bar_with_the_keyboard_seeks_and_shows_the_new_time(page, server, described, tracks):
+    page.goto(f"{server.url}/watch/{described[CLIP]['name']}")
+    bar = page.locator("#seek-bar")
+    expect(bar).to_be_visible()
+    bar.focus()
+    page.keyboard.press("ArrowRight")  # 5 s on
+    expect(page.locator("#seek-preview")).to_be_visible()
+    expect(page.locator("#seek-time")).to_have_text("0:05")
+    _expect_tile(page.locator("#seek-preview"), tracks[CLIP][5])
+    expect(bar).to_have_value("5")
+
+
+def test_a_portrait_videos_preview_is_upright(page, server, described, tracks):
+    page.goto(f"{server.url}/watch/{described[PORTRAIT]['name']}")
+    _hover(page, 0.1)
+    _expect_tile(page.locator("#seek-preview"), tracks[PORTRAIT][0])
+
+
+def test_the_previews_keep_to_the_pages_content_security_policy(page, server, described):
+    page.add_init_script(RECORD_POLICY_VIOLATIONS)
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    page.goto(f"{server.url}/watch/{described[CLIP]['name']}")
+    _hover(page, 0.5)
+    expect(page.locator("#seek-preview")).to_be_visible()
+    page.wait_for_function("() => performance.getEntriesByType('resource').some("
+                           "entry => /\\/storyboard\\/[0-9a-f]{16}\\/0\\.jpg$/.test(entry.name))")
+    assert page.evaluate("window.policyViolations") == []
+    assert refused == []
+
+
+@pytest.fixture
+def page_without_scripts(chromium):
+    context = chromium.new_context(java_script_enabled=False)
+    yield context.new_page()
+    context.close()
+
+
+def test_without_javascript_the_seek_bar_stays_hidden_and_the_video_plays_as_before(page_without_scripts, server,
+                                                                                   described):
+    page = page_without_scripts
+    page.goto(f"{server.url}/watch/{described[CLIP]['name']}")
+    expect(page.locator("#player")).to_be_visible()
+    expect(page.locator("#seek-bar")).to_be_hidden()
+    expect(page.locator("#player source")).to_have_attribute("src", described[CLIP]["video_url"])
