@@ -1,6 +1,6 @@
 """A video's renditions: the job that makes them, how they are published beside it, what is known of them.
 
-The ``renditions`` job (``app.jobs``) of a described version has a media
+The ``renditions`` job (``app.jobs``, ``derived.py``) of a described version has a media
 worker make the web MP4 and HLS ladder in a local folder (``app/media/
 renditions.py``), then publishes them into the store, beside the video, under
 a *rendition version* drawn from the source's ETag and the settings: every
@@ -14,16 +14,14 @@ removes; a version replaced meanwhile is not published at all.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from app.catalog.catalog import Catalog
-from app.core.errors import NotFound
-from app.jobs.queue import Job
 from app.jobs.runner import Report
-from app.library.derived import is_current, kept, made_version, publish_folder, remove_others
+from app.library.derived import MadeFromVideos
 from app.media.info import Made, RenditionSettings, Variant
 from app.media.workers import MediaWorkers
 from app.storage.base import Store, StoredFile
@@ -65,11 +63,6 @@ class RenditionSet:
         return cls(raw["source_etag"], raw["version"], variants, raw["audio"], raw["web"])
 
 
-def rendition_version(etag: str, settings: RenditionSettings) -> str:
-    """The name of the renditions of version ``etag`` made with ``settings``: new settings make new files."""
-    return made_version(etag, settings)
-
-
 def renditions_of(row_renditions: dict[str, Any] | None, etag: str | None) -> RenditionSet | None:
     """The renditions a catalog row records, if they are of its version ``etag``."""
     if not row_renditions or etag is None or row_renditions.get("source_etag") != etag:
@@ -77,63 +70,41 @@ def renditions_of(row_renditions: dict[str, Any] | None, etag: str | None) -> Re
     return RenditionSet.from_dict(row_renditions)
 
 
-class Renditions:
-    """Makes, publishes and finds the renditions of the videos of one store."""
+class Renditions(MadeFromVideos[RenditionSet]):
+    """Makes and publishes the renditions of the videos of one store (the ``renditions`` job)."""
+
+    sidecar = SIDECAR
+    folders = FOLDERS
 
     def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, settings: RenditionSettings,
                  timeout_seconds: float) -> None:
-        self._store = store
-        self._media = media
-        self._catalog = catalog
-        self.settings = settings
+        super().__init__(store, media, catalog, settings)
         self._timeout = timeout_seconds
 
     @property
     def enabled(self) -> bool:
+        """Off with an empty ladder."""
         return bool(self.settings.ladder)
 
-    async def run(self, job: Job, report: Report) -> None:
-        """The ``renditions`` job: make the renditions of the version stored now, unless its sidecar says they
-        were made already; record them in the catalog, and remove those of older versions. With renditions
-        turned off (an empty ladder) it does nothing."""
-        if not self.enabled:
-            return
-        try:
-            source = await self._store.open(job.video)
-        except NotFound:
-            return
-        try:
-            made = (await kept(self._store, job.video, SIDECAR, RenditionSet.from_dict, source.etag,
-                               rendition_version(source.etag, self.settings))
-                    or await self._make(job.video, source, report))
-        finally:
-            source.close()
-        if made is None:
-            return
-        report(1.0)
-        await self._catalog.set_renditions(job.video, made.source_etag, made.to_dict())
-        await remove_others(self._store, job.video, FOLDERS, made.owns)
+    async def _make(self, name: str, source: StoredFile, folder: Path, version: str,
+                    report: Report) -> RenditionSet:
+        made = await self._media.make_renditions(await source.media_location(), name, str(folder), version,
+                                                 self.settings, report, self._timeout)
+        return _set(source.etag, version, made)
 
-    async def _make(self, name: str, source: StoredFile, report: Report) -> RenditionSet | None:
-        """Make and publish the renditions of the opened ``source``; None if a newer version is stored by then."""
-        version = rendition_version(source.etag, self.settings)
-        async with self._store.staged_folder() as folder:
-            made = await self._media.make_renditions(await source.media_location(), name, str(folder), version,
-                                                     self.settings, report, self._timeout)
-            if not await is_current(self._store, name, source.etag):
-                return None
-            renditions = _set(source.etag, version, made)
-            await publish_folder(self._store, name, folder, _publishing_order)
-        await self._store.write_sidecar(name, SIDECAR, json.dumps(renditions.to_dict()).encode())
-        return renditions
+    def _parse(self, raw: dict[str, Any]) -> RenditionSet:
+        return RenditionSet.from_dict(raw)
+
+    async def _record(self, name: str, made: RenditionSet) -> None:
+        await self._catalog.set_renditions(name, made.source_etag, made.to_dict())
+
+    @staticmethod
+    def _publishing_order(path: str) -> tuple[int, str]:
+        """Segments and the web MP4 first, then each rendition's playlist, the master playlist last."""
+        if path == MASTER:
+            return 2, path
+        return (1 if path.endswith(".m3u8") else 0), path
 
 
 def _set(etag: str, version: str, made: Made) -> RenditionSet:
     return RenditionSet(etag, version, made.variants, made.audio, made.web)
-
-
-def _publishing_order(path: str) -> tuple[int, str]:
-    """Segments and the web MP4 first, then each rendition's playlist, the master playlist last."""
-    if path == MASTER:
-        return 2, path
-    return (1 if path.endswith(".m3u8") else 0), path
