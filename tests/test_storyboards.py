@@ -277,3 +277,18 @@ def test_without_javascript_the_seek_bar_stays_hidden_and_the_video_plays_as_bef
     expect(page.locator("#player")).to_be_visible()
     expect(page.locator("#seek-bar")).to_be_hidden()
     expect(page.locator("#player source")).to_have_attribute("src", described[CLIP]["video_url"])
+
+
+def test_a_storyboard_made_while_the_page_is_open_is_previewed_without_a_reload(page, start_server, start_worker,
+                                                                                sources):
+    quiet = {"VIDEO_RENDITION_LADDER": ""}
+    server = start_server(VIDEO_EMBEDDED_WORKERS="0", **quiet)  # nothing makes it until a worker starts
+    with httpx.Client(base_url=server.url, timeout=WAIT) as http:
+        name = upload(http, sources[CLIP], filename="later.mp4").json()["name"]
+        page.goto(f"{server.url}/watch/{name}")
+        expect(page.locator(".watch-work")).to_contain_text("Processing")
+        start_worker(**quiet)
+        expect(page.locator(".watch-work")).to_have_text("Ready")
+        cues = _track(http, http.get(f"/video/{name}").json())
+    _hover(page, 0.55)
+    _expect_tile(page.locator("#seek-preview"), cues[6])

@@ -54,6 +54,7 @@ export function seekPreviews(video, seek) {
   let cues = [];
   let dragging = false;
   let keyTimer = 0;
+  let shown = [0, 0]; // the time and place the preview shows
 
   const duration = () => (Number.isFinite(video.duration) ? video.duration : 0);
 
@@ -65,6 +66,7 @@ export function seekPreviews(video, seek) {
   }
 
   function show(time, x) {
+    shown = [time, x];
     const cue = cueAt(cues, time);
     if (cue) {
       preview.style.backgroundImage = `url("${cue.url}")`;
@@ -142,6 +144,7 @@ export function seekPreviews(video, seek) {
     } catch {
       cues = []; // the preview shows the time alone
     }
+    if (!preview.hidden) show(...shown); // a preview already showing gets its tile
   }
   if (video.dataset.storyboard) useStoryboard(video.dataset.storyboard);
 
