@@ -231,6 +231,16 @@ def test_leaving_the_seek_bar_hides_the_preview(page, server, described, tracks)
     expect(page.locator("#seek-preview")).to_be_hidden()
 
 
+def test_dragging_along_the_seek_bar_shows_the_tile_and_time_under_the_pointer(page, server, described, tracks):
+    page.goto(f"{server.url}/watch/{described[CLIP]['name']}")
+    _hover(page, 0.2)
+    page.mouse.down()
+    _hover(page, 0.8)  # 9.6 s of 12: the tile of 9 s to 10 s
+    expect(page.locator("#seek-time")).to_have_text("0:09")
+    _expect_tile(page.locator("#seek-preview"), tracks[CLIP][9])
+    page.mouse.up()
+
+
 def test_moving_the_seek_bar_with_the_keyboard_seeks_and_shows_the_new_time(page, server, described, tracks):
     page.goto(f"{server.url}/watch/{described[CLIP]['name']}")
     bar = page.locator("#seek-bar")
