@@ -67,7 +67,8 @@ class Services:
             settings.ladder, settings.segment_seconds, settings.rendition_threads, settings.rendition_preset),
             settings.rendition_timeout_seconds)
         storyboards = Storyboards(store, job_media, catalog, StoryboardSettings(
-            settings.storyboard_tiles, settings.storyboard_tile_width, settings.storyboard_min_interval_ms))
+            settings.storyboard_tiles, settings.storyboard_tile_width, settings.storyboard_min_interval_ms),
+            settings.rendition_timeout_seconds)
         library = Library(store, job_media, catalog, jobs, renditions.enabled, storyboards.enabled)
         claims = WriteClaims(engine, settings.write_claim_seconds, settings.write_wait_seconds)
         ingest = IngestPipeline(store, media, job_media, claims, settings.accept_any_file,

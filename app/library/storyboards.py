@@ -16,10 +16,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app.catalog.catalog import Catalog
 from app.jobs.runner import Report
 from app.library.derived import MadeFromVideos
-from app.media.info import STORYBOARD_TRACK as TRACK, StoryboardMade
-from app.storage.base import StoredFile
+from app.media.info import STORYBOARD_TRACK as TRACK, StoryboardMade, StoryboardSettings
+from app.media.workers import MediaWorkers
+from app.storage.base import Store, StoredFile
 
 SIDECAR = "storyboard"
 FOLDERS = ("storyboard/",)
@@ -66,6 +68,11 @@ class Storyboards(MadeFromVideos[Storyboard]):
     sidecar = SIDECAR
     folders = FOLDERS
 
+    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, settings: StoryboardSettings,
+                 timeout_seconds: float) -> None:
+        super().__init__(store, media, catalog, settings)
+        self._timeout = timeout_seconds
+
     @property
     def enabled(self) -> bool:
         return self.settings.tiles > 0
@@ -73,7 +80,7 @@ class Storyboards(MadeFromVideos[Storyboard]):
     async def _make(self, name: str, source: StoredFile, folder: Path, version: str,
                     report: Report) -> Storyboard | None:
         made = await self._media.make_storyboard(await source.media_location(), name, str(folder), version,
-                                                 self.settings)
+                                                 self.settings, self._timeout)
         return Storyboard(source.etag, version, made) if made is not None else None
 
     def _parse(self, raw: dict[str, Any]) -> Storyboard:

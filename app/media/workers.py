@@ -136,10 +136,11 @@ class MediaWorkers:
         return work.result()
 
     async def make_storyboard(self, location: str, name: str, target: str, version: str,
-                              settings: StoryboardSettings) -> StoryboardMade | None:
+                              settings: StoryboardSettings, timeout_seconds: float) -> StoryboardMade | None:
         """Make the storyboard of the video ``name`` at ``location`` in the local folder ``target``
-        (``storyboard.py``); None when it has no pictures to make one of."""
-        return await self._run(_make_storyboard, location, name, target, version, settings)
+        (``storyboard.py``); None when it has no pictures to make one of. Within ``timeout_seconds``: a long
+        video's tiles take longer than the usual limit allows a probe."""
+        return await self._run(_make_storyboard, location, name, target, version, settings, timeout=timeout_seconds)
 
     async def _run(self, operation: Callable[..., Result], *args: object, timeout: float | None = None) -> Result:
         """Run ``operation(*args)`` in a worker, within the time limit (``timeout``, else the usual one).
