@@ -78,7 +78,7 @@ def _version(sprite: str) -> str:
 def _track(http: httpx.Client, video: dict) -> list[Cue]:
     response = http.get(video["storyboard_url"])
     assert response.status_code == 200
-    assert response.headers["content-type"] == "text/vtt"
+    assert response.headers["content-type"] in {"text/vtt", "text/vtt; charset=utf-8"}
     return parse_track(response.text, video["storyboard_url"])
 
 

@@ -20,7 +20,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 """Files under a version (segments, web MP4s, sprites): their URLs name it, and its bytes never change."""
 
 
-async def serve_made(request: Request, services: Services, name: str, path: str, *, revalidated: bool) -> Response:
+async def serve_derived(request: Request, services: Services, name: str, path: str, *, revalidated: bool) -> Response:
     """The file ``path`` made from the video ``name`` (NotFound for a path no such file has, or a file not
     there); ``revalidated`` for one that names others (see above)."""
     check_stored_name(name)

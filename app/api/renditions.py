@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.api.made import serve_made
+from app.api.made import serve_derived
 from app.api.streams import streaming_openapi, streaming_responses
 from app.core.errors import InvalidName, NotFound
 from app.core.names import check_stored_name
@@ -27,7 +27,7 @@ router = APIRouter()
 async def _serve_made(request: Request, services: Services, name: str, path: str) -> Response:
     if path == MASTER and (await services.library.describe(check_stored_name(name))).renditions is None:
         raise NotFound(name)
-    return await serve_made(request, services, name, path, revalidated=path.endswith(".m3u8"))
+    return await serve_derived(request, services, name, path, revalidated=path.endswith(".m3u8"))
 
 
 async def hls_file(name: str, path: str, request: Request, services: Services = Depends(get_services)) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.api.made import serve_made
+from app.api.made import serve_derived
 from app.api.streams import streaming_openapi, streaming_responses
 from app.core.errors import InvalidName, NotFound
 from app.core.names import check_stored_name
@@ -26,7 +26,7 @@ async def storyboard_track(name: str, request: Request, services: Services = Dep
     storyboard = (await services.library.describe(check_stored_name(name))).storyboard
     if storyboard is None:
         raise NotFound(name)
-    return await serve_made(request, services, name, storyboard.named_by, revalidated=True)
+    return await serve_derived(request, services, name, storyboard.named_by, revalidated=True)
 
 
 async def storyboard_sprite(name: str, version: str, file: str, request: Request,
@@ -34,7 +34,7 @@ async def storyboard_sprite(name: str, version: str, file: str, request: Request
     """A JPEG sprite sheet of the video's storyboard, as its track names it."""
     if file == STORYBOARD_TRACK:
         raise NotFound(name)  # the track has one URL, the one that is revalidated
-    return await serve_made(request, services, name, f"storyboard/{version}/{file}", revalidated=False)
+    return await serve_derived(request, services, name, f"storyboard/{version}/{file}", revalidated=False)
 
 
 for _path, _endpoint, _summary, _type in (

@@ -36,7 +36,7 @@ _BY_EXTENSION = {
     "jpeg": "image/jpeg",
     "m3u8": "application/vnd.apple.mpegurl",  # HLS playlists (RFC 8216)
     "m4s": "video/iso.segment",  # their CMAF media segments
-    "vtt": "text/vtt",  # WebVTT tracks (storyboards): cues, never markup a browser renders as a page
+    "vtt": "text/vtt; charset=utf-8",  # WebVTT tracks (storyboards' thumbnails): cues, never a page
 }
 
 

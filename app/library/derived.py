@@ -104,6 +104,10 @@ class MadeFromVideos(Generic[Made]):
         await self._record(job.video, made)
         await self._remove_others(job.video, made)
 
+    async def open(self, name: str, path: str) -> StoredFile:
+        """A file made from the video ``name`` (NotFound if there is none)."""
+        return await self._store.open_derived(name, path)
+
     async def _kept(self, name: str, etag: str, version: str) -> Made | None:
         """What the sidecar says was made of version ``etag`` under ``version``, when the file that names the
         others is there."""
@@ -117,7 +121,7 @@ class MadeFromVideos(Generic[Made]):
         if made.source_etag != etag or made.version != version:
             return None
         try:
-            (await self._store.open_derived(name, made.named_by)).close()
+            (await self.open(name, made.named_by)).close()
         except NotFound:
             return None
         return made

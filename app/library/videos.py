@@ -165,7 +165,7 @@ class Library:
         source = await self._validators(name)
         row = await self._catalog.get(name)
         if row is not None and row.etag == source.etag:
-            return _catalogued_record(row, await self._state(name))
+            return _row_record(row, await self._state(name))
         derived = await self._cached(name, source.etag)
         return await self._catalogued(source, name, derived, DESCRIBE if derived is None else None)
 
@@ -201,7 +201,7 @@ class Library:
         await self.ready()
         found = await self._catalog.page(limit, cursor, offset, sort, query)
         states = await self._jobs.states(row.name for row in found.videos)
-        records = [_catalogued_record(row, states.get(row.name, READY)) for row in found.videos]
+        records = [_row_record(row, states.get(row.name, READY)) for row in found.videos]
         return LibraryPage(records, await self._catalog.count(query), found.next_cursor)
 
     async def delete(self, name: str) -> None:
@@ -389,7 +389,7 @@ def _described(row: VideoRow) -> _Derived | None:
     return _Derived(row.etag, MediaInfo(**row.media) if row.media else None, row.problem, row.has_poster)
 
 
-def _catalogued_record(row: VideoRow, state: WorkState) -> VideoRecord:
+def _row_record(row: VideoRow, state: WorkState) -> VideoRecord:
     """The record of a catalog row's version, with what was made of it, in the state ``state`` of its work."""
     return _record(row, identity_of(row), _described(row), state, renditions_of(row.renditions, row.etag),
                    storyboard_of(row.storyboard, row.etag))
