@@ -57,11 +57,13 @@ class MadeFromVideos(Generic[Made]):
     sidecar: str
     folders: tuple[str, ...]
 
-    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, settings: Any) -> None:
+    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, settings: Any,
+                 timeout_seconds: float) -> None:
         self._store = store
         self._media = media
         self._catalog = catalog
         self.settings = settings
+        self._timeout = timeout_seconds  # for the worker's part: longer than the usual limit of a probe
 
     @property
     def enabled(self) -> bool:

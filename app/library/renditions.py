@@ -19,12 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app.catalog.catalog import Catalog
 from app.jobs.runner import Report
 from app.library.derived import MadeFromVideos
-from app.media.info import Made, RenditionSettings, Variant
-from app.media.workers import MediaWorkers
-from app.storage.base import Store, StoredFile
+from app.media.info import Made, Variant
+from app.storage.base import StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +73,6 @@ class Renditions(MadeFromVideos[RenditionSet]):
 
     sidecar = SIDECAR
     folders = FOLDERS
-
-    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, settings: RenditionSettings,
-                 timeout_seconds: float) -> None:
-        super().__init__(store, media, catalog, settings)
-        self._timeout = timeout_seconds
 
     @property
     def enabled(self) -> bool:

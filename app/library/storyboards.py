@@ -16,12 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app.catalog.catalog import Catalog
 from app.jobs.runner import Report
 from app.library.derived import MadeFromVideos
-from app.media.info import STORYBOARD_TRACK as TRACK, StoryboardMade, StoryboardSettings
-from app.media.workers import MediaWorkers
-from app.storage.base import Store, StoredFile
+from app.media.info import STORYBOARD_TRACK as TRACK, StoryboardMade
+from app.storage.base import StoredFile
 
 SIDECAR = "storyboard"
 FOLDERS = ("storyboard/",)
@@ -67,11 +65,6 @@ class Storyboards(MadeFromVideos[Storyboard]):
 
     sidecar = SIDECAR
     folders = FOLDERS
-
-    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, settings: StoryboardSettings,
-                 timeout_seconds: float) -> None:
-        super().__init__(store, media, catalog, settings)
-        self._timeout = timeout_seconds
 
     @property
     def enabled(self) -> bool:
