@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from app.api import captions, contract, errors, health, library, renditions, tus
+from app.api import captions, contract, errors, health, library, renditions, storyboards, tus
 from app.api.streams import StreamShortcut, add_stream_routes
 from app.api.urls import AllowedHosts
 from app.core.errors import UnknownHost
@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, *, stream_shortcut: bool = True
     app.include_router(library.router)
     app.include_router(renditions.router)
     app.include_router(captions.router)
+    app.include_router(storyboards.router)
     app.include_router(tus.router)
     app.include_router(pages.router)
     app.mount("/static/vendor/hls.js", pages.vendor_files, name="vendor")

@@ -19,13 +19,14 @@ from app.catalog.claims import WriteClaims
 from app.catalog.database import make_engine
 from app.core.errors import StorageFull, Unavailable
 from app.core.settings import Settings
-from app.jobs.kinds import DESCRIBE, FASTSTART, RENDITIONS
+from app.jobs.kinds import DESCRIBE, FASTSTART, RENDITIONS, STORYBOARD
 from app.jobs.queue import Job, JobQueue, RetryPolicy
 from app.jobs.runner import JobRunner, Report
 from app.library.captions import Captions
 from app.library.renditions import Renditions
+from app.library.storyboards import Storyboards
 from app.library.videos import Library, VideoRecord
-from app.media.info import RenditionSettings
+from app.media.info import RenditionSettings, StoryboardSettings
 from app.media.workers import MediaWorkers
 from app.storage.base import Publish, StagedFile, Store
 from app.storage.local import LocalStore
@@ -53,6 +54,7 @@ class Services:
     claims: WriteClaims  # who writes which name now, across the instances sharing the catalog
     renditions: Renditions
     captions: Captions
+    storyboards: Storyboards
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -66,16 +68,21 @@ class Services:
         renditions = Renditions(store, job_media, catalog, RenditionSettings(
             settings.ladder, settings.segment_seconds, settings.rendition_threads, settings.rendition_preset),
             settings.rendition_timeout_seconds)
+        storyboards = Storyboards(store, job_media, catalog, StoryboardSettings(
+            settings.storyboard_tiles, settings.storyboard_tile_width, settings.storyboard_min_interval_ms),
+            settings.rendition_timeout_seconds)
         captions = Captions(store, catalog, settings.caption_max_bytes, settings.caption_max_tracks)
-        library = Library(store, job_media, catalog, jobs, renditions.enabled, captions)
+        library = Library(store, job_media, catalog, jobs, renditions.enabled, captions, storyboards.enabled)
         claims = WriteClaims(engine, settings.write_claim_seconds, settings.write_wait_seconds)
         ingest = IngestPipeline(store, media, job_media, claims, settings.accept_any_file,
                                 settings.inline_faststart_bytes)
-        return cls(settings, store, library, uploads, media, job_media, ingest, jobs, claims, renditions, captions)
+        return cls(settings, store, library, uploads, media, job_media, ingest, jobs, claims, renditions, captions,
+                   storyboards)
 
     def worker(self, concurrency: int) -> JobRunner:
         """A worker that runs this service's jobs, ``concurrency`` at a time."""
-        handlers = {DESCRIBE: self.library.run_describe, FASTSTART: self._faststart, RENDITIONS: self.renditions.run}
+        handlers = {DESCRIBE: self.library.run_describe, FASTSTART: self._faststart, RENDITIONS: self.renditions.run,
+                    STORYBOARD: self.storyboards.run}
         return JobRunner(self.jobs, handlers, concurrency, self.settings.job_poll_seconds)
 
     async def catalogue(self, ingested: Ingested) -> VideoRecord:

@@ -94,6 +94,22 @@ def test_upgrading_asks_for_the_renditions_of_every_video_described_before(datab
     assert [tuple(job) for job in jobs] == [("described.mp4", "renditions", '"v1"', "queued", BACKGROUND)]
 
 
+def test_upgrading_asks_for_the_storyboard_of_every_video_described_before_that_has_pictures(database_url):
+    migrate(database_url, "0007")
+    row = ("INSERT INTO videos (id, name, title, description, size, modified, duration, etag, media, problem, "
+           "has_poster, created, updated) VALUES (:id, :name, 'title', '', 1, 0, 0, :etag, :media, :problem, false, "
+           "0, 0)")
+    in_database(database_url, lambda connection: connection.execute(text(row), [
+        {"id": "a", "name": "film.mp4", "etag": '"v1"', "media": '{"width": 320, "height": 240}', "problem": None},
+        {"id": "b", "name": "song.m4a", "etag": '"v2"', "media": '{"width": null, "height": null}', "problem": None},
+        {"id": "c", "name": "undescribed.mp4", "etag": None, "media": None, "problem": None},
+        {"id": "d", "name": "broken.mp4", "etag": '"v3"', "media": None, "problem": "not a video file"}]))
+    migrate(database_url)
+    jobs = in_database(database_url, lambda connection: connection.execute(
+        select(JobRow.video, JobRow.kind, JobRow.etag, JobRow.status, JobRow.priority)).all())
+    assert [tuple(job) for job in jobs] == [("film.mp4", "storyboard", '"v1"', "queued", BACKGROUND)]
+
+
 def test_the_revision_the_service_checks_for_is_the_newest_of_its_migrations():
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -112,9 +112,10 @@ def test_the_http_helper_imports_nothing_from_app():
 
 
 def test_only_the_media_workers_modules_load_pyav():
-    """Probing and making renditions run in worker processes: nothing the server imports loads PyAV."""
+    """Probing and making renditions and storyboards run in worker processes: nothing the server imports loads
+    PyAV."""
     assert [module for module in modules() if any(name.split(".")[0] == "av" for name in imports_of(module))] \
-        == ["app.media.probe", "app.media.renditions"]
+        == ["app.media.probe", "app.media.renditions", "app.media.storyboard", "app.media.upright"]
 
 
 def test_only_the_s3_implementations_load_obstore():

@@ -1,5 +1,6 @@
-"""Renditions kept in either store (local disk, a real SeaweedFS): published whole, replaced and removed with
-their video, served through each delivery, and a job killed mid-way leaving nothing half-made visible."""
+"""Renditions and storyboards kept in either store (local disk, a real SeaweedFS): published whole, replaced and
+removed with their video, served through each delivery, and a job killed mid-way leaving nothing half-made
+visible."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from tests.helpers import job_state, processed, put, upload, wait_for
 from tests.media import make_video
+from tests.thumbnails import parse_track
 
 RENDITION_WAIT = 60
 
@@ -33,6 +35,13 @@ def _segments(http: httpx.Client, hls_url: str) -> list[str]:
         playlist = m3u8.loads(http.get(playlist_uri).text, uri=playlist_uri)
         urls += [playlist_uri, playlist.segment_map[0].absolute_uri] + [s.absolute_uri for s in playlist.segments]
     return urls
+
+
+def _sprites(http: httpx.Client, storyboard_url: str) -> list[str]:
+    """Every sprite a storyboard's track names."""
+    track = http.get(storyboard_url)
+    assert track.status_code == 200
+    return sorted({cue.sprite for cue in parse_track(track.text, storyboard_url)})
 
 
 def _ready(http: httpx.Client, name: str) -> dict:
@@ -70,6 +79,15 @@ def test_a_deleted_video_takes_its_renditions_along(service, first_clip):
     assert [service.get(url).status_code for url in made] == [404] * len(made)
 
 
+def test_a_storyboard_is_kept_and_served_by_either_store_and_goes_with_its_video(service, second_clip):
+    described = _ready(service, upload(service, second_clip, filename="board.mp4").json()["name"])
+    sprites = _sprites(service, described["storyboard_url"])
+    assert [service.get(url).headers["content-type"] for url in sprites] == ["image/jpeg"] * len(sprites)
+    assert service.delete("/video/board.mp4").status_code == 204
+    made = [described["storyboard_url"], *sprites]
+    assert [service.get(url).status_code for url in made] == [404] * len(made)
+
+
 def test_until_the_new_renditions_are_made_a_replaced_video_has_none(start_service, first_clip, second_clip):
     server = start_service()
     with httpx.Client(base_url=server.url, timeout=RENDITION_WAIT) as http:
@@ -96,6 +114,20 @@ def test_redirect_delivery_redirects_segments_and_serves_playlists_itself(start_
         if expected == 307:
             assert answer.headers["location"].startswith(seaweed.endpoint)
             assert httpx.get(answer.headers["location"]).status_code == 200
+
+
+def test_redirect_delivery_redirects_sprites_and_serves_the_track_itself(start_server, seaweed, tmp_path,
+                                                                        second_clip):
+    server = start_server(**seaweed.env("videos", tmp_path.name), VIDEO_STAGING_DIR=str(tmp_path / "staging"),
+                          VIDEO_DELIVERY="redirect", VIDEO_RENDITION_LADDER="")
+    with httpx.Client(base_url=server.url, timeout=RENDITION_WAIT) as http:
+        described = _ready(http, upload(http, second_clip, filename="board.mp4").json()["name"])
+        assert http.get(described["storyboard_url"]).status_code == 200
+        redirects = [http.get(url) for url in _sprites(http, described["storyboard_url"])]
+    assert [answer.status_code for answer in redirects] == [307] * len(redirects)
+    for answer in redirects:
+        assert answer.headers["location"].startswith(seaweed.endpoint)
+        assert httpx.get(answer.headers["location"]).headers["content-type"] == "image/jpeg"
 
 
 def test_a_rendition_job_killed_mid_way_leaves_nothing_visible_and_is_done_again(start_server, start_worker,

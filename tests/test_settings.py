@@ -39,7 +39,9 @@ def test_variables_without_the_prefix_are_ignored():
     [{"VIDEO_MAX_UPLOAD_BYTES": "lots"}, {"VIDEO_MAX_RANGES": "0"}, {"VIDEO_TRUST_PROXY_HEADERS": "maybe"},
      {"VIDEO_PUBLIC_BASE_URL": "videos.example"}, {"VIDEO_CHUNK_BYTES": "-1"}, {"VIDEO_DELIVERY": "carrier-pigeon"},
      {"VIDEO_X_ACCEL_LOCATION": "files"}, {"VIDEO_MEDIA_WORKERS": "0"}, {"VIDEO_MAX_CONNECTIONS": "0"},
-     {"VIDEO_MAX_HEAD_BYTES": "4096"}, {"VIDEO_MIN_FREE_BYTES": "-1"}],
+     {"VIDEO_MAX_HEAD_BYTES": "4096"}, {"VIDEO_MIN_FREE_BYTES": "-1"}, {"VIDEO_STORYBOARD_TILES": "201"},
+     {"VIDEO_STORYBOARD_TILES": "-1"}, {"VIDEO_STORYBOARD_TILE_WIDTH": "8"},
+     {"VIDEO_STORYBOARD_MIN_INTERVAL_MS": "0"}],
 )
 def test_unusable_values_are_refused_with_the_variable_named(environ):
     with pytest.raises(SettingsError, match=next(iter(environ))):

@@ -60,6 +60,7 @@ class VideoInfo(BaseModel):
     ladder; ``web_url`` is a web MP4 (H.264/AAC) made when the original does not play in every common
     browser (null when it does: ``video_url`` is then what players get). ``video_url`` is always the
     original, byte for byte. ``captions`` are its caption tracks (WebVTT), also offered in ``hls_url``.
+    ``storyboard_url`` is its seek previews once made (a WebVTT thumbnails track whose cues name tiles of JPEG sprites, ``sprite.jpg#xywh=x,y,w,h``); null until then, and for a sound recording.
     """
 
     id: str
@@ -89,6 +90,7 @@ class VideoInfo(BaseModel):
     web_url: str | None = None
     renditions: list[RenditionInfo] = []
     captions: list[CaptionInfo] = []
+    storyboard_url: str | None = None
 
 
 MAX_TITLE_CHARACTERS = 200
@@ -213,4 +215,5 @@ def video_info(record: VideoRecord, request: Request, settings: Settings) -> Vid
         status_reason=record.work.reason,
         **_renditions(record, request, settings),
         captions=[caption_info(track, request, settings, record.name) for track in record.captions],
+        storyboard_url=f"{_video_base(request, settings, record.name)}/storyboard.vtt" if record.storyboard else None,
     )

@@ -1,7 +1,7 @@
 """Serving a video's renditions: its HLS master playlist, rendition playlists and segments, and its web MP4.
 
 The same ``delivery`` as the video itself (ranges, validators, 304, HEAD;
-redirect or x-accel when set). The master playlist is the only file whose URL
+redirect or x-accel when set: ``made.py``). The master playlist is the only file whose URL
 does not name a rendition version: it is served only while the catalog says
 the renditions are of the version stored now, and revalidated like every
 playlist; what lies under a version never changes, so it is cached for good.
@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from app.api.made import serve_derived
 from app.api.streams import streaming_openapi, streaming_responses
 from app.core.captions import language_tag
 from app.core.errors import InvalidName, NotFound
-from app.core.names import DERIVED_PATH, check_stored_name
-from app.delivery import serve, serve_made
+from app.core.names import check_stored_name
+from app.delivery import serve_made
 from app.library.captions import Captions, subtitle_playlist, with_subtitles
 from app.library.renditions import MASTER
 from app.library.videos import VideoRecord
@@ -31,26 +32,19 @@ router = APIRouter()
 
 SUBTITLES = "hls/subtitles/"
 """Where the master playlist's SUBTITLES group finds each caption track's playlist (made here, not stored)."""
-IMMUTABLE = "public, max-age=31536000, immutable"
-"""Segments and web MP4s: their URLs name the version of the renditions, whose bytes never change."""
 
 
 async def _serve_made(request: Request, services: Services, name: str, path: str) -> Response:
     check_stored_name(name)
     if path.startswith(SUBTITLES):
         return await _subtitle_playlist(request, services, name, path.removeprefix(SUBTITLES))
-    if not DERIVED_PATH.fullmatch(path):
-        raise NotFound(name)
     if path == MASTER:
         record = await services.library.describe(name)
         if record.renditions is None:
             raise NotFound(name)
         if record.captions:
             return await _master_with_subtitles(request, services, record)
-    source = await services.renditions.open(name, path)
-    playlist = path.endswith(".m3u8")
-    return await serve(request, source, path.rpartition("/")[2], services.settings,
-                       None if playlist else IMMUTABLE, may_redirect=not playlist)
+    return await serve_derived(request, services, name, path, revalidated=path.endswith(".m3u8"))
 
 
 async def _master_with_subtitles(request: Request, services: Services, record: VideoRecord) -> Response:

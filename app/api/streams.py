@@ -51,13 +51,15 @@ def streaming_openapi() -> dict[str, Any]:
                             "schema": {"type": "string"}} for name, text in _REQUEST_HEADERS.items()]}
 
 
-def streaming_responses(*refusals: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
-    """Every answer a streamed GET can give (RFC 9110), with the refusals of the lookup before it."""
+def streaming_responses(*refusals: type[ServiceError], types: tuple[str, ...] = STORED_TYPES
+                        ) -> dict[int | str, dict[str, Any]]:
+    """Every answer a streamed GET can give (RFC 9110), with the refusals of the lookup before it; the file
+    is one of ``types``."""
     return {
         **documented(*refusals),
-        200: {"description": "The whole file", "content": dict.fromkeys(STORED_TYPES, _BYTES), "headers": _VALIDATORS},
+        200: {"description": "The whole file", "content": dict.fromkeys(types, _BYTES), "headers": _VALIDATORS},
         206: {"description": "The requested range, or several as multipart/byteranges",
-              "content": dict.fromkeys((*STORED_TYPES, "multipart/byteranges"), _BYTES), "headers": _VALIDATORS},
+              "content": dict.fromkeys((*types, "multipart/byteranges"), _BYTES), "headers": _VALIDATORS},
         304: {"description": "Not modified: the client's copy (If-None-Match, If-Modified-Since) is current"},
         412: {"model": ErrorDetail, "description": "If-Match or If-Unmodified-Since refused this version"},
         416: {"model": ErrorDetail, "description": "No requested range overlaps the file (Content-Range tells its size)"},

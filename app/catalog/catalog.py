@@ -229,8 +229,14 @@ class Catalog:
 
     async def set_renditions(self, name: str, etag: str, renditions: dict[str, Any]) -> None:
         """Record what was made of version ``etag`` of ``name``, unless the catalog holds another version by now."""
-        await self._execute(update(VideoRow).where(VideoRow.name == name, VideoRow.etag == etag)
-                            .values(renditions=renditions))
+        await self._set_made(name, etag, renditions=renditions)
+
+    async def set_storyboard(self, name: str, etag: str, storyboard: dict[str, Any]) -> None:
+        """Record the storyboard made of version ``etag`` of ``name``, unless the catalog holds another by now."""
+        await self._set_made(name, etag, storyboard=storyboard)
+
+    async def _set_made(self, name: str, etag: str, **made: dict[str, Any]) -> None:
+        await self._execute(update(VideoRow).where(VideoRow.name == name, VideoRow.etag == etag).values(**made))
 
     async def set_captions(self, name: str, captions: list[dict[str, Any]], only_if_unset: bool = False) -> None:
         """Record the caption tracks of ``name`` (``app.library.captions``); ``only_if_unset``: unless some are

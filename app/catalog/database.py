@@ -35,7 +35,7 @@ from app.core.errors import StorageFull, Unavailable
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-NEWEST_REVISION = "0008"
+NEWEST_REVISION = "0009"
 """The newest revision in ``migrations/versions`` (a test keeps it so): a database at it needs no migration,
 which is told without loading Alembic."""
 _SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")

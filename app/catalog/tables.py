@@ -26,7 +26,7 @@ class VideoRow(Base):
     (a file copied in by hand, or changed by hand, as a scan found it).
     ``renditions`` says what was made of a version (``app.library.renditions``) and names that version:
     it is left as it is when a new version is recorded, and no longer describes the video once ``etag``
-    names another.
+    names another; so is ``storyboard`` (``app.library.storyboards``).
     ``captions`` lists the video's caption tracks (``app.library.captions``), which stay across versions;
     None until they were first written or read from the store.
     ``updated`` (seconds since the epoch) lets a scan leave alone what a
@@ -49,6 +49,7 @@ class VideoRow(Base):
     has_poster: Mapped[bool] = mapped_column(default=False)
     renditions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     captions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    storyboard: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created: Mapped[float]
     updated: Mapped[float]
 

@@ -1,6 +1,6 @@
 """The Content-Type and Content-Disposition a stored file is served with.
 
-Only video, audio and image types are ever named; everything else is
+Only video, audio and image types (and the text of HLS playlists and WebVTT tracks) are ever named; everything else is
 ``application/octet-stream``, so an uploaded page or script can never be
 rendered or run by a browser from this origin.
 """
@@ -36,7 +36,7 @@ _BY_EXTENSION = {
     "jpeg": "image/jpeg",
     "m3u8": "application/vnd.apple.mpegurl",  # HLS playlists (RFC 8216)
     "m4s": "video/iso.segment",  # their CMAF media segments
-    "vtt": "text/vtt; charset=utf-8",  # caption tracks
+    "vtt": "text/vtt; charset=utf-8",  # WebVTT: caption tracks, storyboards' thumbnails (cues, never a page)
 }
 
 

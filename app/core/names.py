@@ -50,8 +50,10 @@ def is_stored_name(name: str) -> bool:
 
 
 DERIVED_PATH = re.compile(r"hls/master\.m3u8|hls/[0-9a-f]{16}/(audio|v[0-9]{1,5})/(index\.m3u8|init\.mp4|[0-9]{1,6}\.m4s)"
-                          r"|web/[0-9a-f]{16}\.mp4|captions/[A-Za-z0-9-]{1,63}/[0-9a-f]{16}\.vtt")
-"""The files made from a video (``app/media/renditions.py``) or kept with it (its caption tracks), by their paths below the video's folder of them:
+                          r"|web/[0-9a-f]{16}\.mp4|captions/[A-Za-z0-9-]{1,63}/[0-9a-f]{16}\.vtt"
+                          r"|storyboard/[0-9a-f]{16}/([0-9]{1,3}\.jpg|storyboard\.vtt)")
+"""The files made from a video (``app/media/renditions.py``, ``app/media/storyboard.py``) or kept with it (its
+caption tracks), by their paths below the video's folder of them:
 nothing else is ever read or written there, so no path from a request can leave it."""
 
 

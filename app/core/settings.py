@@ -35,7 +35,8 @@ _AT_LEAST_ONE = ("max_upload_bytes", "max_ranges", "chunk_bytes", "media_workers
                  "job_lease_seconds", "job_poll_seconds", "ready_timeout_seconds", "store_connect_timeout_seconds",
                  "store_timeout_seconds", "store_write_timeout_seconds", "store_claim_seconds", "write_claim_seconds",
                  "write_wait_seconds", "database_timeout_seconds", "redirect_seconds", "segment_seconds",
-                 "rendition_threads", "rendition_timeout_seconds", "caption_max_bytes", "caption_max_tracks")
+                 "rendition_threads", "rendition_timeout_seconds", "storyboard_min_interval_ms", "caption_max_bytes",
+                 "caption_max_tracks")
 _AT_LEAST_NONE = ("min_free_bytes", "embedded_workers", "job_retry_seconds", "inline_faststart_bytes")
 # The smallest head that can carry the tus metadata a client may send, besides the usual headers.
 _HEAD_ROOM_BYTES = 4096
@@ -52,6 +53,11 @@ more than the 4 MiB an upload may write between two checks of the free space.
 0 turns the reserve off: then only a full disk refuses an upload.
 """
 
+
+MAX_STORYBOARD_TILES = 200
+"""A storyboard's tiles at most (``app/media/storyboard.py`` holds to it too): two sheets of 10 x 10."""
+MAX_STORYBOARD_TILE_WIDTH = 640
+"""A tile is a preview beside a seek bar, not a picture to watch: 100 of them make one sheet."""
 
 CATALOG_DIR = ".catalog"
 """The hidden folder the default SQLite catalog lives in."""
@@ -137,6 +143,9 @@ class Settings:
     rendition_threads: int = 2
     rendition_preset: X264Preset = "veryfast"
     rendition_timeout_seconds: int = 6 * 3600
+    storyboard_tiles: int = 150
+    storyboard_tile_width: int = 160
+    storyboard_min_interval_ms: int = 1000
     caption_max_bytes: int = 1024**2
     caption_max_tracks: int = 20
 
@@ -163,6 +172,10 @@ class Settings:
             parse_ladder(self.rendition_ladder)
         except LadderError as exc:
             raise SettingsError(f"{PREFIX}RENDITION_LADDER: {exc}") from None
+        if not 0 <= self.storyboard_tiles <= MAX_STORYBOARD_TILES:
+            raise SettingsError(f"{PREFIX}STORYBOARD_TILES must be 0 (no storyboards) to {MAX_STORYBOARD_TILES}")
+        if not 16 <= self.storyboard_tile_width <= MAX_STORYBOARD_TILE_WIDTH:
+            raise SettingsError(f"{PREFIX}STORYBOARD_TILE_WIDTH must be 16 to {MAX_STORYBOARD_TILE_WIDTH} pixels")
         if self.max_head_bytes < self.max_upload_metadata_bytes + _HEAD_ROOM_BYTES:
             raise SettingsError(f"{PREFIX}MAX_HEAD_BYTES must leave room for {PREFIX}MAX_UPLOAD_METADATA_BYTES "
                                 f"and {_HEAD_ROOM_BYTES} bytes of other headers")

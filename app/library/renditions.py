@@ -1,6 +1,6 @@
 """A video's renditions: the job that makes them, how they are published beside it, what is known of them.
 
-The ``renditions`` job (``app.jobs``) of a described version has a media
+The ``renditions`` job (``app.jobs``, ``derived.py``) of a described version has a media
 worker make the web MP4 and HLS ladder in a local folder (``app/media/
 renditions.py``), then publishes them into the store, beside the video, under
 a *rendition version* drawn from the source's ETag and the settings: every
@@ -14,20 +14,15 @@ removes; a version replaced meanwhile is not published at all.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app.catalog.catalog import Catalog
-from app.core.errors import NotFound
-from app.jobs.queue import Job
 from app.jobs.runner import Report
-from app.media.info import Made, RenditionSettings, Variant
-from app.media.workers import MediaWorkers
-from app.storage.base import Store, StoredFile, stored_now
+from app.library.derived import MadeFromVideos
+from app.media.info import Made, Variant
+from app.storage.base import StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +46,8 @@ class RenditionSet:
     def web_path(self) -> str | None:
         return f"web/{self.version}.mp4" if self.web else None
 
+    named_by = MASTER
+
     def owns(self, path: str) -> bool:
         """Whether ``path`` is one of this set's files (the master playlist is everyone's)."""
         return path == MASTER or path.startswith(f"hls/{self.version}/") or path == self.web_path
@@ -64,11 +61,6 @@ class RenditionSet:
         return cls(raw["source_etag"], raw["version"], variants, raw["audio"], raw["web"])
 
 
-def rendition_version(etag: str, settings: RenditionSettings) -> str:
-    """The name of the renditions of version ``etag`` made with ``settings``: new settings make new files."""
-    return hashlib.sha256(f"{etag} {settings!r}".encode()).hexdigest()[:16]
-
-
 def renditions_of(row_renditions: dict[str, Any] | None, etag: str | None) -> RenditionSet | None:
     """The renditions a catalog row records, if they are of its version ``etag``."""
     if not row_renditions or etag is None or row_renditions.get("source_etag") != etag:
@@ -76,99 +68,36 @@ def renditions_of(row_renditions: dict[str, Any] | None, etag: str | None) -> Re
     return RenditionSet.from_dict(row_renditions)
 
 
-class Renditions:
-    """Makes, publishes and finds the renditions of the videos of one store."""
+class Renditions(MadeFromVideos[RenditionSet]):
+    """Makes and publishes the renditions of the videos of one store (the ``renditions`` job)."""
 
-    def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, settings: RenditionSettings,
-                 timeout_seconds: float) -> None:
-        self._store = store
-        self._media = media
-        self._catalog = catalog
-        self.settings = settings
-        self._timeout = timeout_seconds
+    sidecar = SIDECAR
+    folders = FOLDERS
 
     @property
     def enabled(self) -> bool:
+        """Off with an empty ladder."""
         return bool(self.settings.ladder)
 
-    async def run(self, job: Job, report: Report) -> None:
-        """The ``renditions`` job: make the renditions of the version stored now, unless its sidecar says they
-        were made already; record them in the catalog, and remove those of older versions. With renditions
-        turned off (an empty ladder) it does nothing."""
-        if not self.enabled:
-            return
-        try:
-            source = await self._store.open(job.video)
-        except NotFound:
-            return
-        try:
-            made = await self._kept(job.video, source.etag) or await self._make(job.video, source, report)
-        finally:
-            source.close()
-        if made is None:
-            return
-        report(1.0)
-        await self._catalog.set_renditions(job.video, made.source_etag, made.to_dict())
-        await self._remove_others(job.video, made)
+    async def _make(self, name: str, source: StoredFile, folder: Path, version: str,
+                    report: Report) -> RenditionSet:
+        made = await self._media.make_renditions(await source.media_location(), name, str(folder), version,
+                                                 self.settings, report, self._timeout)
+        return _set(source.etag, version, made)
 
-    async def _kept(self, name: str, etag: str) -> RenditionSet | None:
-        """The renditions the sidecar says were made of version ``etag``, when its master playlist is there."""
-        data = await self._store.read_sidecar(name, SIDECAR)
-        if data is None:
-            return None
-        try:
-            kept = RenditionSet.from_dict(json.loads(data))
-        except (ValueError, KeyError, TypeError):
-            return None
-        if kept.source_etag != etag or kept.version != rendition_version(etag, self.settings):
-            return None
-        try:
-            (await self._store.open_derived(name, MASTER)).close()
-        except NotFound:
-            return None
-        return kept
+    def _parse(self, raw: dict[str, Any]) -> RenditionSet:
+        return RenditionSet.from_dict(raw)
 
-    async def _make(self, name: str, source: StoredFile, report: Report) -> RenditionSet | None:
-        """Make and publish the renditions of the opened ``source``; None if a newer version is stored by then."""
-        version = rendition_version(source.etag, self.settings)
-        async with self._store.staged_folder() as folder:
-            made = await self._media.make_renditions(await source.media_location(), name, str(folder), version,
-                                                     self.settings, report, self._timeout)
-            if not await self._is_current(name, source.etag):
-                return None
-            renditions = _set(source.etag, version, made)
-            await self._publish(name, folder)
-        await self._store.write_sidecar(name, SIDECAR, json.dumps(renditions.to_dict()).encode())
-        return renditions
+    async def _record(self, name: str, made: RenditionSet) -> None:
+        await self._catalog.set_renditions(name, made.source_etag, made.to_dict())
 
-    async def _publish(self, name: str, folder: Path) -> None:
-        """Every file the worker made, in an order that never lets a playlist name what is not there."""
-        for path in sorted((str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
-                            and not p.name.startswith(".")), key=_publishing_order):
-            await self._store.put_derived(name, path, folder / path)
-
-    async def _is_current(self, name: str, etag: str) -> bool:
-        current = await stored_now(self._store, name)
-        return current is not None and current.etag == etag
-
-    async def _remove_others(self, name: str, kept: RenditionSet) -> None:
-        """Remove the files of every other rendition version (older ones, and what a killed try left)."""
-        stale = [path for path in await self._store.derived_paths(name)
-                 if path.startswith(FOLDERS) and not kept.owns(path)]
-        if stale:
-            await self._store.delete_derived(name, stale)
-
-    async def open(self, name: str, path: str) -> StoredFile:
-        """A file made from the video ``name`` (NotFound if there is none)."""
-        return await self._store.open_derived(name, path)
+    @staticmethod
+    def _publishing_order(path: str) -> tuple[int, str]:
+        """Segments and the web MP4 first, then each rendition's playlist, the master playlist last."""
+        if path == MASTER:
+            return 2, path
+        return (1 if path.endswith(".m3u8") else 0), path
 
 
 def _set(etag: str, version: str, made: Made) -> RenditionSet:
     return RenditionSet(etag, version, made.variants, made.audio, made.web)
-
-
-def _publishing_order(path: str) -> tuple[int, str]:
-    """Segments and the web MP4 first, then each rendition's playlist, the master playlist last."""
-    if path == MASTER:
-        return 2, path
-    return (1 if path.endswith(".m3u8") else 0), path

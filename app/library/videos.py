@@ -29,11 +29,12 @@ from app.catalog.catalog import DEFAULT_SORT, SORTS, Catalog, Identity, Version,
 from app.catalog.tables import VideoRow
 from app.core.errors import NotFound, StorageFull
 from app.core.media_types import content_type_for
-from app.jobs.kinds import DESCRIBE, FASTSTART, RENDITIONS
+from app.jobs.kinds import DESCRIBE, FASTSTART, RENDITIONS, STORYBOARD
 from app.jobs.queue import BACKGROUND, READY, Job, JobQueue, WorkState
 from app.jobs.runner import Report
 from app.library.captions import Captions, Track, tracks_of
 from app.library.renditions import RenditionSet, renditions_of
+from app.library.storyboards import Storyboard, storyboard_of
 from app.media.info import MediaInfo, browser_playback
 from app.media.workers import MediaWorkers
 from app.storage.base import Store, StoredFile
@@ -58,6 +59,7 @@ class VideoRecord:
     work: WorkState
     renditions: RenditionSet | None = None
     captions: tuple[Track, ...] = ()
+    storyboard: Storyboard | None = None
 
 
 @dataclass(frozen=True)
@@ -109,13 +111,14 @@ class Library:
     """Metadata, posters and listings over a store, with the catalog that mirrors it and the jobs that describe it."""
 
     def __init__(self, store: Store, media: MediaWorkers, catalog: Catalog, jobs: JobQueue,
-                 make_renditions: bool, captions: Captions) -> None:
+                 make_renditions: bool, captions: Captions, make_storyboards: bool = False) -> None:
         self._store = store
         self._captions = captions
         self._media = media
         self._catalog = catalog
         self._jobs = jobs
         self._make_renditions = make_renditions
+        self._make_storyboards = make_storyboards
         self._ready = False
         # Held while a version's poster and JSON are written, so that two versions of a
         # name described at once cannot leave one's JSON beside the other's poster.
@@ -243,8 +246,8 @@ class Library:
         job from its worker), so the catalog ends with the newest even if this one's record came last.
         A video deleted meanwhile has nothing to describe. A worker that dies on the file (NotAVideo)
         fails the try: the job is tried again, and fails for good after its last try. A version described
-        as media is given its renditions next, by a job asked for before this one ends (so the video never
-        looks ready in between).
+        as media is given its storyboard (when it has pictures) and renditions next, by jobs asked for before
+        this one ends (so the video never looks ready in between).
         """
         try:
             source = await self._open(job.video)
@@ -257,17 +260,19 @@ class Library:
                 await self._catalog.redescribe(_version(job.video, source, derived))
                 await self._captions.restore(job.video)
                 if derived.media is not None:
-                    await self._want_renditions(job, source.etag)
+                    await self._want_made(job, source.etag, derived.media)
         except NotFound:
             return
 
-    async def _want_renditions(self, job: Job, etag: str) -> None:
-        """Ask for the renditions of version ``etag``, unless the catalog has them already or they are off."""
-        if not self._make_renditions:
-            return
+    async def _want_made(self, job: Job, etag: str, media: MediaInfo) -> None:
+        """Ask for what is made of version ``etag``: its storyboard (when it has pictures; quick, so first) and
+        its renditions, each unless the catalog has it already or it is turned off."""
         row = await self._catalog.get(job.video)
-        if row is None or renditions_of(row.renditions, etag) is None:
-            await self._jobs.enqueue(job.video, RENDITIONS, etag, priority=job.priority)
+        wanted = ((STORYBOARD, self._make_storyboards and media.width is not None, storyboard_of),
+                  (RENDITIONS, self._make_renditions, renditions_of))
+        for kind, wanted_here, made_of in wanted:
+            if wanted_here and (row is None or made_of(getattr(row, kind), etag) is None):
+                await self._jobs.enqueue(job.video, kind, etag, priority=job.priority)
 
     async def check_catalog(self) -> None:
         """Return once the catalog's database has answered; raise if it cannot be reached."""
@@ -389,14 +394,16 @@ def _described(row: VideoRow) -> _Derived | None:
 
 
 def _row_record(row: VideoRow, state: WorkState) -> VideoRecord:
-    """The record of the version a catalog row describes, with what was made of it and its caption tracks."""
+    """The record of a catalog row's version, with what was made of it and its caption tracks, in the state
+    ``state`` of its work."""
     return _record(row, identity_of(row), _described(row), state, renditions_of(row.renditions, row.etag),
-                   tracks_of(row.captions))
+                   storyboard_of(row.storyboard, row.etag), tracks_of(row.captions))
 
 
 def _record(stored: VideoRow | Version, identity: Identity, derived: _Derived | None,
-            state: WorkState, renditions: RenditionSet | None = None, captions: tuple[Track, ...] = ()) -> VideoRecord:
-    """The record of a stored version (a catalog row, or one just recorded), of its work and its renditions."""
+            state: WorkState, renditions: RenditionSet | None = None,
+            storyboard: Storyboard | None = None, captions: tuple[Track, ...] = ()) -> VideoRecord:
+    """The record of a stored version (a catalog row, or one just recorded), of its work and what was made."""
     media = derived.media if derived else None
     if media:
         playable, note = browser_playback(media)
@@ -415,6 +422,7 @@ def _record(stored: VideoRow | Version, identity: Identity, derived: _Derived | 
         has_poster=derived.has_poster if derived else False,
         work=state,
         renditions=renditions,
+        storyboard=storyboard,
         captions=captions,
     )
 

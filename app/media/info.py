@@ -75,6 +75,35 @@ class Made:
     web: bool
 
 
+STORYBOARD_TRACK = "storyboard.vtt"
+"""The file name of a storyboard's WebVTT thumbnails track (``storyboard.py``)."""
+
+
+@dataclass(frozen=True)
+class StoryboardSettings:
+    """How storyboards are made: about how many tiles (0: none), how wide each is (pixels), and the shortest
+    interval between two (milliseconds)."""
+
+    tiles: int
+    tile_width: int
+    min_interval_ms: int
+
+
+@dataclass(frozen=True)
+class StoryboardMade:
+    """What ``storyboard.make`` wrote: ``tiles`` tiles of ``tile_width`` x ``tile_height``, one every
+    ``interval_ms`` milliseconds of the ``duration_ms`` the video plays, in ``sprites`` JPEG sheets of
+    ``columns`` tiles a row (and up to as many rows)."""
+
+    tile_width: int
+    tile_height: int
+    interval_ms: int
+    duration_ms: int
+    tiles: int
+    sprites: int
+    columns: int
+
+
 _BROWSER_VIDEO = {"h264", "vp8", "vp9", "av1"}
 _BROWSER_AUDIO = {None, "aac", "mp3", "opus", "vorbis", "flac"}
 _BROWSER_CONTAINERS = {"mp4", "webm", "mov", "mkv", "ogg"}

@@ -260,14 +260,11 @@ def _describe(name: str, container: av.container.InputContainer,
               video: av.video.stream.VideoStream | None) -> MediaInfo:
     """What the file holds; a sound recording (``video`` None) has no picture size, rate or codec."""
     audio = container.streams.audio[0] if container.streams.audio else None
-    duration = container.duration / av.time_base if container.duration else None
-    timed = video or audio
-    if duration is None and timed.duration and timed.time_base:
-        duration = float(timed.duration * timed.time_base)
+    duration = media_duration(container, video or audio)
     rate = (video.average_rate or video.guessed_rate) if video else None
     return MediaInfo(
         container=container_name(container.format.name, name),
-        duration=round(duration, 3) if duration else None,
+        duration=duration,
         width=video.codec_context.width if video else None,
         height=video.codec_context.height if video else None,
         frame_rate=round(float(rate), 3) if rate else None,
@@ -363,9 +360,22 @@ def poster_jpeg(path: str | Path) -> bytes | None:
         return None
 
 
+def media_duration(container: av.container.InputContainer, timed: av.stream.Stream) -> float | None:
+    """How long a file plays, in seconds to the millisecond (the container's, else its ``timed`` stream's)."""
+    duration = container.duration / av.time_base if container.duration else None
+    if duration is None and timed.duration and timed.time_base:
+        duration = float(timed.duration * timed.time_base)
+    return round(duration, 3) if duration else None
+
+
 def _encode_jpeg(frame: av.VideoFrame) -> bytes:
     width = min(frame.width, POSTER_MAX_WIDTH)
     height = max(2, round(frame.height * width / frame.width / 2) * 2)
+    return jpeg(frame, width, height)
+
+
+def jpeg(frame: av.VideoFrame, width: int, height: int) -> bytes:
+    """``frame`` scaled to ``width`` x ``height``, as one JPEG."""
     encoder = av.CodecContext.create("mjpeg", "w")
     encoder.width, encoder.height = width, height
     encoder.pix_fmt = "yuvj420p"

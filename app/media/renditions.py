@@ -32,12 +32,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import av.error
 
 from app.core.errors import NotAVideo
 from app.media.info import Made, RenditionSettings, Variant, plays_in_browsers
 from app.core.ladder import Rendition, plan
 from app.media.probe import container_name, open_media, unreadable_means_not_a_video
+from app.media.upright import Upright, upright_size
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,6 @@ AUDIO_RATE = 48_000
 AUDIO_CODECS = "mp4a.40.2"  # AAC-LC, as RFC 6381 names it
 CRF = "23"
 MAX_FRAME_RATE = 60
-_UPRIGHT = {90: (("transpose", "cclock"),), 180: (("hflip", ""), ("vflip", "")), 270: (("transpose", "clock"),)}
-"""The filters that turn a picture upright, by its rotation (FFmpeg's: degrees counter-clockwise)."""
 
 
 def make(location: str, name: str, target: str, version: str, settings: RenditionSettings,
@@ -81,14 +79,14 @@ class _Transcode:
 
     def run(self) -> Made:
         first = self._first_frame()
-        renditions = plan(*_upright_size(first), self._settings.ladder) if first is not None else []
+        renditions = plan(*upright_size(first), self._settings.ladder) if first is not None else []
         outputs = [_VideoOutput(self._root / r.name, r, self._video_in, self._settings) for r in renditions]
         audio = _AudioOutput(self._root / "audio", self._settings) if self._audio_in is not None else None
         origin = first.time if first is not None and first.time is not None else 0.0
         if audio is not None:
             audio.starts_at(_start_seconds(self._audio_in) - origin)
         self._source.seek(0)
-        upright = _Upright(first.rotation if first is not None else 0)
+        upright = Upright(first.rotation if first is not None else 0)
         for frame in self._frames():
             if isinstance(frame, av.AudioFrame):
                 audio.encode(frame)
@@ -138,43 +136,6 @@ class _Transcode:
 def _start_seconds(stream: av.stream.Stream) -> float:
     """When a stream starts on the source's clock (an MPEG-TS often starts seconds in)."""
     return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-
-
-def _upright_size(frame: av.VideoFrame) -> tuple[int, int]:
-    """The size the picture is shown at: a quarter turn swaps its sides."""
-    return (frame.height, frame.width) if frame.rotation % 180 else (frame.width, frame.height)
-
-
-class _Upright:
-    """Turns pictures as their rotation metadata says, so that renditions need none (players ignore it)."""
-
-    def __init__(self, rotation: int) -> None:
-        self._filter = _UPRIGHT.get(rotation % 360)
-        self._graph: av.filter.Graph | None = None
-
-    def __call__(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
-        if self._filter is None:
-            return [frame]
-        if self._graph is None:
-            self._graph = self._build(frame)
-        self._graph.push(frame)
-        return list(_pulled(self._graph))
-
-    def _build(self, frame: av.VideoFrame) -> av.filter.Graph:
-        graph = av.filter.Graph()
-        source = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
-                                  time_base=frame.time_base or Fraction(1, 90000))
-        turns = [graph.add(name, arguments) for name, arguments in self._filter]
-        graph.link_nodes(source, *turns, graph.add("buffersink")).configure()
-        return graph
-
-
-def _pulled(graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
-    while True:
-        try:
-            yield graph.pull()
-        except (av.error.BlockingIOError, av.error.EOFError):
-            return
 
 
 def _hls_output(directory: Path, segment_seconds: int) -> av.container.OutputContainer:

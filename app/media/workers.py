@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from app.core.errors import NotAVideo
-from app.media.info import Description, Made, RenditionSettings, UploadCheck
+from app.media.info import Description, Made, RenditionSettings, StoryboardMade, StoryboardSettings, UploadCheck
 
 PROBE_MODULE = "app.media.probe"
 PROGRESS_SECONDS = 1.0
@@ -48,6 +48,12 @@ def _make_renditions(location: str, name: str, target: str, version: str, settin
                      progress: str) -> Made:
     from app.media import renditions
     return renditions.make(location, name, target, version, settings, _ProgressFile(progress))
+
+
+def _make_storyboard(location: str, name: str, target: str, version: str,
+                     settings: StoryboardSettings) -> StoryboardMade | None:
+    from app.media import storyboard
+    return storyboard.make(location, name, target, version, settings)
 
 
 class _ProgressFile:
@@ -128,6 +134,13 @@ class MediaWorkers:
         while not (await asyncio.wait({work}, timeout=PROGRESS_SECONDS))[0]:
             report(_read_progress(progress))
         return work.result()
+
+    async def make_storyboard(self, location: str, name: str, target: str, version: str,
+                              settings: StoryboardSettings, timeout_seconds: float) -> StoryboardMade | None:
+        """Make the storyboard of the video ``name`` at ``location`` in the local folder ``target``
+        (``storyboard.py``); None when it has no pictures to make one of. Within ``timeout_seconds``: a long
+        video's tiles take longer than the usual limit allows a probe."""
+        return await self._run(_make_storyboard, location, name, target, version, settings, timeout=timeout_seconds)
 
     async def _run(self, operation: Callable[..., Result], *args: object, timeout: float | None = None) -> Result:
         """Run ``operation(*args)`` in a worker, within the time limit (``timeout``, else the usual one).

@@ -28,9 +28,9 @@ from app.storage.space import FreeSpace, full_disk_refused
 from app.storage.staging import LockedFolder, create_locked, lock_existing
 
 SIDECAR_DIR = ".library"
-SIDECAR_KINDS = ("json", "jpg", "renditions")
+SIDECAR_KINDS = ("json", "jpg", "renditions", "storyboard")
 DERIVED_DIR = f"{SIDECAR_DIR}/renditions"
-"""Where the files made from each video (its renditions) live, a folder per video: ``<DERIVED_DIR>/<name>/<path>``."""
+"""Where the files made from each video (its renditions, its storyboard) live, a folder per video: ``<DERIVED_DIR>/<name>/<path>``."""
 _MAX_NUMBERED_TRIES = 100
 
 

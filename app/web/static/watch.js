@@ -2,6 +2,7 @@
 // as it goes.
 
 import { playAdaptive, playProgressive } from "./player.js";
+import { seekPreviews } from "./storyboard.js";
 import { write } from "./token.js";
 import { offerCaptionUpload } from "./captions.js";
 import { followAll } from "./work.js";
@@ -10,8 +11,9 @@ const player = document.getElementById("player");
 const qualityMenu = document.getElementById("quality-menu");
 if (player.dataset.hls) playAdaptive(player, player.dataset.hls, qualityMenu);
 else playProgressive(player);
+const seek = seekPreviews(player, document.getElementById("seek"));
 
-// Once processed, the video has its poster, and its renditions: they play from then on, unless the
+// Once processed, the video has its poster, its seek previews, and its renditions: they play from then on, unless the
 // original has started playing meanwhile (it is not cut off).
 followAll(document, async (update) => {
   if (update.status !== "ready") return;
@@ -19,6 +21,7 @@ followAll(document, async (update) => {
   const response = await fetch(`/video/${encodeURIComponent(name)}`);
   const info = response.ok ? await response.json() : {};
   if (info.poster_url) player.poster = info.poster_url;
+  if (info.storyboard_url) seek.showStoryboard(info.storyboard_url);
   if (info.hls_url && !player.dataset.hls && player.paused && player.currentTime === 0) {
     player.dataset.hls = info.hls_url;
     playAdaptive(player, info.hls_url, qualityMenu);

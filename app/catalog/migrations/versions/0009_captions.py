@@ -1,8 +1,8 @@
 """The caption tracks of a video (``app/library/captions.py``): NULL until written, or read from the store by
 the video's next description (a catalog rebuilt over a store that has tracks learns them then).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
