@@ -186,3 +186,13 @@ def test_a_new_catalog_learns_the_tracks_from_the_store(make_client, store_dir, 
     fresh = make_client(rendition_ladder="", database_url=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
     processed(fresh, name)
     assert [(t["language"], t["label"], t["default"]) for t in tracks(fresh, name)] == [("en", "English", True)]
+
+
+def test_tracks_survive_the_renditions_and_storyboard_of_a_new_version(make_client, sample_mp4, sample_webm):
+    client = make_client(rendition_ladder="240:400")
+    name = upload(client, sample_mp4).json()["name"]
+    processed(client, name)
+    put_captions(client, name, "en", SRT)
+    put(client, name, sample_webm)
+    assert processed(client, name)["hls_url"]  # the new version's files made, the older ones removed
+    assert "Grüße" in client.get(f"/video/{name}/captions/en.vtt").text
