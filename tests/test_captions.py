@@ -167,7 +167,9 @@ def test_writes_need_the_token_when_the_server_has_one(make_client, stored):
 
 def test_tracks_stay_when_the_video_is_replaced(client, stored, sample_mp4):
     put_captions(client, stored, "en", SRT)
-    assert put(client, stored, sample_mp4).status_code == 200
+    replaced = put(client, stored, sample_mp4)
+    assert replaced.status_code == 200
+    assert [track["language"] for track in replaced.json()["captions"]] == ["en"]
     assert [track["language"] for track in tracks(client, stored)] == ["en"]
 
 

@@ -311,13 +311,19 @@ class Library:
         """
         version = _version(name, source, derived)
         identity = await self._catalogue(version)
+        captions = await self._tracks(name)
         if work is not None:
             try:
                 await self._jobs.enqueue(name, work, source.etag)
             except StorageFull:
                 log.warning("no room to queue the description of %r", name)
-                return _record(version, identity, derived, NO_ROOM_TO_QUEUE)
-        return _record(version, identity, derived, await self._state(name))
+                return _record(version, identity, derived, NO_ROOM_TO_QUEUE, captions=captions)
+        return _record(version, identity, derived, await self._state(name), captions=captions)
+
+    async def _tracks(self, name: str) -> tuple[Track, ...]:
+        """The caption tracks of ``name``: they stay with the name across its versions."""
+        row = await self._catalog.get(name)
+        return tracks_of(row.captions) if row is not None else ()
 
     async def _catalogue(self, version: Version) -> Identity:
         """Record a version and give the video's identity.
