@@ -69,6 +69,14 @@ def test_tracks_are_listed_and_shown_in_the_video_s_description(client, stored):
     assert client.get(f"/video/{stored}").json()["captions"] == tracks(client, stored)
 
 
+def test_head_answers_for_the_list_and_the_track_as_get_does(client, stored):
+    put_captions(client, stored, "en", SRT)
+    for url in (f"/video/{stored}/captions", f"/video/{stored}/captions/en.vtt"):
+        got, head = client.get(url), client.head(url)
+        assert (head.status_code, head.headers["content-type"], head.content) == (
+            200, got.headers["content-type"], b"")
+
+
 def test_a_language_in_any_case_names_one_track(client, stored):
     put_captions(client, stored, "EN-gb", SRT)
     assert put_captions(client, stored, "en-GB", OTHER_SRT).status_code == 200
