@@ -143,6 +143,9 @@ def test_markup_in_a_cue_stays_text_in_chromium(page, server, video):
 
 
 def test_hls_js_lists_the_subtitle_tracks_of_the_stream_once_and_shows_the_default(page, server, video):
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+            else None)
     _watch(page, server, video)
     expect(page.locator("#player")).to_have_attribute("data-playback", "hls.js")
     expect(page.locator("#player track[src*='/captions/']")).to_have_count(0)  # the page's own: hls.js has them
@@ -151,6 +154,7 @@ def test_hls_js_lists_the_subtitle_tracks_of_the_stream_once_and_shows_the_defau
     page.evaluate("() => { document.getElementById('player').currentTime = 3.5; }")
     page.wait_for_function("() => { const cues = document.getElementById('player').textTracks[0].activeCues;"
                            " return cues && cues.length === 1 && cues[0].text === 'Zweiter Satz'; }")
+    assert refused == []  # the tracks hls.js makes are within the page's policy
 
 
 def test_with_native_hls_the_page_s_tracks_are_listed_and_shown(page, server, video):

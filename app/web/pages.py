@@ -65,11 +65,12 @@ def _page_policy(public_base_url: str) -> dict[str, str]:
 
     Videos and posters may also come from the public base URL, which their links name when it is set;
     images also from data: URLs (the empty favicon that spares a request for /favicon.ico); media also from
-    blob: URLs (hls.js plays through Media Source Extensions, whose source is a blob: URL).
+    blob: URLs (hls.js plays through Media Source Extensions, whose source is a blob: URL) and data: URLs
+    (hls.js gives each subtitle track it makes an empty ``data:,WEBVTT`` source, and adds the cues itself).
     """
     also = f" {public_base_url.rstrip('/')}" if public_base_url else ""
     policy = "; ".join((
-        "default-src 'self'", f"img-src 'self' data:{also}", f"media-src 'self' blob:{also}",
+        "default-src 'self'", f"img-src 'self' data:{also}", f"media-src 'self' blob: data:{also}",
         f"connect-src 'self'{also}",
         "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
     ))
