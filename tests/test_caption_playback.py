@@ -191,7 +191,20 @@ def test_a_refused_caption_file_is_explained_on_the_watch_page(page, server, htt
     page.locator("#caption-language").fill("en")
     page.locator("#caption-form button[type=submit]").click()
     expect(page.locator("#watch-status")).to_have_text(
-        "Could not add the captions: not captions: line 1: expected a cue timing such as 00:00:01.000 --> 00:00:02.500")
+        "Could not change the captions: not captions: line 1: expected a cue timing such as 00:00:01.000 --> 00:00:02.500")
+
+
+def test_a_writer_removes_captions_from_the_watch_page(page, server, http, tmp_path):
+    clip = make_video(tmp_path / "removed.mp4", seconds=1.0)
+    name = upload(http, clip, filename="removed.mp4").json()["name"]
+    for language in ("en", "fr"):
+        http.put(f"/video/{name}/captions/{language}", content=GERMAN.encode())
+    _watch(page, server, {"name": name})
+    page.locator("#caption-upload summary").click()
+    page.locator("#caption-tracks button[data-language='en']").click()
+    expect(page.locator("#caption-tracks li")).to_have_count(1)
+    expect(page.locator("#caption-tracks li")).to_contain_text("(fr)")
+    assert [track["language"] for track in http.get(f"/video/{name}/captions").json()["captions"]] == ["fr"]
 
 
 def test_without_javascript_the_caption_form_stays_hidden(http, video):

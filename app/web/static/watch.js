@@ -4,7 +4,7 @@
 import { playAdaptive, playProgressive } from "./player.js";
 import { seekPreviews } from "./storyboard.js";
 import { write } from "./token.js";
-import { offerCaptionUpload } from "./captions.js";
+import { offerCaptionEditing } from "./captions.js";
 import { followAll } from "./work.js";
 
 const player = document.getElementById("player");
@@ -29,7 +29,7 @@ followAll(document, async (update) => {
 });
 
 const status = document.getElementById("watch-status");
-offerCaptionUpload(document.getElementById("caption-upload"), document.getElementById("delete-button").dataset.name,
+offerCaptionEditing(document.getElementById("caption-upload"), document.getElementById("delete-button").dataset.name,
                    status);
 const copyButton = document.getElementById("copy-button");
 const deleteButton = document.getElementById("delete-button");
