@@ -167,44 +167,52 @@ def test_with_native_hls_the_page_s_tracks_are_listed_and_shown(page, server, vi
                            " return cues && cues.length === 1 && cues[0].text === 'Grüße, <b>Welt</b>'; }")
 
 
-def test_a_writer_adds_captions_from_the_watch_page(page, server, http, tmp_path):
-    clip = make_video(tmp_path / "form.mp4", seconds=1.0)
-    name = upload(http, clip, filename="form.mp4").json()["name"]
+def _watched_upload(page, server: ServerProcess, http: httpx.Client, folder: Path, filename: str) -> str:
+    """A new one-second video's watch page, its captions panel open; the video's name."""
+    answer = upload(http, make_video(folder / filename, seconds=1.0), filename=filename)
+    assert answer.status_code == 201, answer.text
+    name = answer.json()["name"]
     _watch(page, server, {"name": name})
     page.locator("#caption-upload summary").click()
-    page.locator("#caption-file").set_input_files(
-        {"name": "talk.it.srt", "mimeType": "application/x-subrip", "buffer": GERMAN.encode()})
-    page.locator("#caption-language").fill("it")
-    page.locator("#caption-label").fill("Italiano")
+    return name
+
+
+def _send_caption_file(page, file: dict, language: str, label: str = "") -> None:
+    page.locator("#caption-file").set_input_files(file)
+    page.locator("#caption-language").fill(language)
+    page.locator("#caption-label").fill(label)
     page.locator("#caption-form button[type=submit]").click()
+
+
+def _languages(http: httpx.Client, name: str) -> list[str]:
+    return [track["language"] for track in http.get(f"/video/{name}/captions").json()["captions"]]
+
+
+def test_a_writer_adds_captions_from_the_watch_page(page, server, http, tmp_path):
+    name = _watched_upload(page, server, http, tmp_path, "form.mp4")
+    _send_caption_file(page, {"name": "talk.it.srt", "mimeType": "application/x-subrip", "buffer": GERMAN.encode()},
+                       "it", "Italiano")
     expect(page.locator("#player track[srclang='it']")).to_have_attribute("label", "Italiano")
-    assert [track["language"] for track in http.get(f"/video/{name}/captions").json()["captions"]] == ["it"]
+    assert _languages(http, name) == ["it"]
 
 
 def test_a_refused_caption_file_is_explained_on_the_watch_page(page, server, http, tmp_path):
-    clip = make_video(tmp_path / "refused.mp4", seconds=1.0)
-    name = upload(http, clip, filename="refused.mp4").json()["name"]
-    _watch(page, server, {"name": name})
-    page.locator("#caption-upload summary").click()
-    page.locator("#caption-file").set_input_files(
-        {"name": "notes.srt", "mimeType": "text/plain", "buffer": b"not captions at all\n"})
-    page.locator("#caption-language").fill("en")
-    page.locator("#caption-form button[type=submit]").click()
+    _watched_upload(page, server, http, tmp_path, "refused.mp4")
+    _send_caption_file(page, {"name": "notes.srt", "mimeType": "text/plain", "buffer": b"not captions at all\n"}, "en")
     expect(page.locator("#watch-status")).to_have_text(
         "Could not change the captions: not captions: line 1: expected a cue timing such as 00:00:01.000 --> 00:00:02.500")
 
 
 def test_a_writer_removes_captions_from_the_watch_page(page, server, http, tmp_path):
-    clip = make_video(tmp_path / "removed.mp4", seconds=1.0)
-    name = upload(http, clip, filename="removed.mp4").json()["name"]
+    name = _watched_upload(page, server, http, tmp_path, "removed.mp4")
     for language in ("en", "fr"):
         http.put(f"/video/{name}/captions/{language}", content=GERMAN.encode())
-    _watch(page, server, {"name": name})
+    page.reload()
     page.locator("#caption-upload summary").click()
     page.locator("#caption-tracks button[data-language='en']").click()
     expect(page.locator("#caption-tracks li")).to_have_count(1)
     expect(page.locator("#caption-tracks li")).to_contain_text("(fr)")
-    assert [track["language"] for track in http.get(f"/video/{name}/captions").json()["captions"]] == ["fr"]
+    assert _languages(http, name) == ["fr"]
 
 
 def test_without_javascript_the_caption_form_stays_hidden(http, video):
