@@ -54,9 +54,8 @@ Label = Annotated[str | None, Query(description="What players show for the track
 @router.get("/video/{name}/captions", response_model=CaptionList, responses=documented(InvalidName, NotFound))
 async def list_captions(name: str, request: Request, services: Services = Depends(get_services)) -> CaptionList:
     """The video's caption tracks."""
-    await services.library.describe(name)
-    tracks = await services.captions.tracks(name)
-    return CaptionList(captions=[caption_info(track, request, services.settings, name) for track in tracks])
+    record = await services.library.describe(name)
+    return CaptionList(captions=[caption_info(track, request, services.settings, name) for track in record.captions])
 
 
 async def captions_file(name: str, language: Language, request: Request,
